@@ -1,0 +1,1 @@
+"""cnnlab: convolutional neural networks for image classification."""

@@ -1,0 +1,37 @@
+"""The interface every cnnlab model shares (timm style)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ImageClassifier(nn.Module):
+    """Base class: ``forward(x) = forward_head(forward_features(x))``.
+
+    Subclasses build ``self.features`` and ``self.classifier`` (or override the two methods), set
+    ``self.default_input_shape`` to ``(C, H, W)`` and implement :meth:`reset_classifier`.
+    """
+
+    default_input_shape: tuple[int, int, int]
+    num_classes: int
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone. Shape: ``(N, C, H, W) -> features`` (model specific)."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Classifier head. Shape: ``features -> (N, num_classes)`` logits."""
+        return self.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Shape: ``(N, C, H, W) -> (N, num_classes)`` logits."""
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The last layer, the one :meth:`reset_classifier` replaces."""
+        raise NotImplementedError
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the last layer with a freshly initialised one for ``num_classes`` outputs."""
+        raise NotImplementedError
