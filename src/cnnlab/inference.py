@@ -1,0 +1,48 @@
+"""Batched inference: the one place that runs a model over stored images without gradients."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cnnlab.data.preprocess import Preprocessing
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_model_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """Put a 4-D batch in channels-last memory order when asked (faster convolutions on CPU)."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def compute_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    preprocessing: Preprocessing,
+    batch_size: int = 1000,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Logits of ``model`` for uint8 ``images``, in eval mode (the mode is restored after).
+
+    Shape:
+        ``(N, C, H, W) uint8 -> (N, num_classes) float32`` on the CPU.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = []
+        for start in range(0, images.shape[0], batch_size):
+            x = preprocessing(images[start : start + batch_size].to(device))
+            chunks.append(model(to_model_layout(x, channels_last)).float().cpu())
+        if not chunks:
+            return torch.empty(0, 0)
+        return torch.cat(chunks)
+    finally:
+        model.train(was_training)

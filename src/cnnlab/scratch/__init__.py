@@ -1,0 +1,43 @@
+"""cnnlab's NumPy engine: convolutional networks with hand-derived backpropagation.
+
+Imports nothing but NumPy and the standard library (a test blocks torch and imports it).
+``functional`` holds the ops as forward/backward pairs, ``nn`` the torch.nn-style layers,
+``optim`` the optimizers, ``schedules`` the learning-rate schedules shared with the torch
+engine, and ``gradcheck`` the numerical gradient check.
+"""
+
+from cnnlab.scratch import functional, nn, optim, schedules
+from cnnlab.scratch.gradcheck import GradcheckResult, gradcheck, gradcheck_module, relative_error
+from cnnlab.scratch.nn import Module, Parameter, Sequential
+from cnnlab.scratch.optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from cnnlab.scratch.schedules import (
+    ConstantLR,
+    CosineAnnealingLR,
+    OneCycleLR,
+    StepLR,
+    apply_schedule,
+)
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "GradcheckResult",
+    "Module",
+    "OneCycleLR",
+    "Optimizer",
+    "Parameter",
+    "RMSprop",
+    "Sequential",
+    "StepLR",
+    "apply_schedule",
+    "functional",
+    "gradcheck",
+    "gradcheck_module",
+    "nn",
+    "optim",
+    "relative_error",
+    "schedules",
+]

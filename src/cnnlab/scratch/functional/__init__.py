@@ -1,0 +1,130 @@
+"""Functional scratch ops: each ``op(...) -> (out, cache)`` has an ``op_backward(grad, cache)``.
+
+Backward functions *return* gradients; summing gradients of a tensor used more than once
+(fan-out, residuals) is the caller's job (the layers and the graph executor use ``+=``).
+"""
+
+from cnnlab.scratch.functional.activations import (
+    leaky_relu,
+    leaky_relu_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
+)
+from cnnlab.scratch.functional.conv import Conv2dCache, conv2d, conv2d_backward, conv2d_geometry
+from cnnlab.scratch.functional.dropout import dropout, dropout_backward
+from cnnlab.scratch.functional.im2col import col2im, im2col
+from cnnlab.scratch.functional.linear import LinearCache, linear, linear_backward
+from cnnlab.scratch.functional.losses import (
+    CrossEntropyCache,
+    cross_entropy,
+    cross_entropy_backward,
+    log_softmax,
+    log_softmax_backward,
+    softmax,
+    softmax_backward,
+)
+from cnnlab.scratch.functional.naive import (
+    adaptive_avg_pool2d_naive,
+    avg_pool2d_naive,
+    conv2d_backward_naive,
+    conv2d_naive,
+    max_pool2d_naive,
+)
+from cnnlab.scratch.functional.norm import (
+    BatchNormCache,
+    LocalResponseNormCache,
+    batch_norm,
+    batch_norm_backward,
+    local_response_norm,
+    local_response_norm_backward,
+)
+from cnnlab.scratch.functional.pool import (
+    AdaptiveAvgPool2dCache,
+    AvgPool2dCache,
+    MaxPool2dCache,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool2d_indices,
+    pool2d_geometry,
+)
+from cnnlab.scratch.functional.tensor import (
+    add,
+    add_backward,
+    concatenate,
+    concatenate_backward,
+    flatten,
+    getitem_backward,
+    pad,
+    pad_backward,
+    reshape_backward,
+    unbroadcast,
+)
+
+__all__ = [
+    "AdaptiveAvgPool2dCache",
+    "AvgPool2dCache",
+    "BatchNormCache",
+    "Conv2dCache",
+    "CrossEntropyCache",
+    "LinearCache",
+    "LocalResponseNormCache",
+    "MaxPool2dCache",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_naive",
+    "add",
+    "add_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool2d_naive",
+    "batch_norm",
+    "batch_norm_backward",
+    "col2im",
+    "concatenate",
+    "concatenate_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_backward_naive",
+    "conv2d_geometry",
+    "conv2d_naive",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "flatten",
+    "getitem_backward",
+    "im2col",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "linear",
+    "linear_backward",
+    "local_response_norm",
+    "local_response_norm_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool2d_indices",
+    "max_pool2d_naive",
+    "pad",
+    "pad_backward",
+    "pool2d_geometry",
+    "relu",
+    "relu_backward",
+    "reshape_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
+    "unbroadcast",
+]

@@ -1,0 +1,131 @@
+"""Argument normalisation and the size formulas the scratch ops share.
+
+These mirror PyTorch's own shape rules (``torch.nn.functional.conv2d`` and
+``aten/src/ATen/native/Pool.h: pooling_output_shape``). They live here, not in
+``cnnlab.analysis.shapes``, because ``cnnlab.scratch`` may import nothing but NumPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+Pair = tuple[int, int]
+#: ``((top, bottom), (left, right))``: explicit, possibly asymmetric, spatial padding.
+Padding2d = tuple[tuple[int, int], tuple[int, int]]
+
+
+def as_pair(value: int | tuple[int, ...] | list[int], name: str) -> Pair:
+    """Expand an int to ``(v, v)``; validate a length-2 sequence of ints."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    items = tuple(int(v) for v in value)
+    if len(items) != 2:
+        raise ValueError(
+            f"expected {name} to be an int or a pair of ints, received {name}={value!r}"
+        )
+    return items[0], items[1]
+
+
+def conv_padding(
+    padding: int | tuple[int, int] | str, kernel: Pair, stride: Pair, dilation: Pair
+) -> Padding2d:
+    """Resolve ``Conv2d``'s padding argument (int, pair, ``"valid"`` or ``"same"``).
+
+    ``"same"`` pads ``dilation * (kernel - 1)`` in total per axis, the extra one (when odd) at
+    the bottom/right, as PyTorch does; like PyTorch it requires stride 1.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(
+                    f"expected stride=1 with padding='same' (as PyTorch), received stride={stride}"
+                )
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+            return (totals[0] // 2, totals[0] - totals[0] // 2), (
+                totals[1] // 2,
+                totals[1] - totals[1] // 2,
+            )
+        raise ValueError(f"expected padding 'valid', 'same' or ints, received padding={padding!r}")
+    ph, pw = as_pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"expected non-negative padding, received padding={padding!r}")
+    return (ph, ph), (pw, pw)
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
+    """``floor((size + pad_total - dilation * (kernel - 1) - 1) / stride) + 1``."""
+    out = (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"expected an input of at least {dilation * (kernel - 1) + 1 - pad_total} pixels for "
+            f"kernel {kernel} (dilation {dilation}, padding {pad_total}), received size={size}"
+        )
+    return out
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
+) -> int:
+    """PyTorch's ``pooling_output_shape``: with ``ceil_mode`` the last window must start inside
+    the input or the left padding, i.e. ``(out - 1) * stride < size + pad``."""
+    if pad > kernel // 2:
+        raise ValueError(
+            f"expected padding at most half the kernel size ({kernel // 2}), received padding={pad}"
+        )
+    span = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    if out < 1:
+        raise ValueError(
+            f"expected an input larger than the pooling window {kernel}, received size={size}"
+        )
+    return out
+
+
+def window_slices(
+    kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair
+) -> Iterator[tuple[int, int, tuple[slice, slice]]]:
+    """For each kernel offset ``(i, j)``, the strided slice of a padded map it touches.
+
+    ``padded[..., hs, ws]`` is then the ``(OH, OW)`` map of the inputs that kernel element
+    ``(i, j)`` meets at every output position; im2col, col2im and the pools loop over these
+    ``kh * kw`` offsets instead of over pixels.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            yield (
+                i,
+                j,
+                (slice(h0, h0 + sh * (oh - 1) + 1, sh), slice(w0, w0 + sw * (ow - 1) + 1, sw)),
+            )
+
+
+def pad2d(x: np.ndarray, pads: Padding2d, value: float = 0.0) -> np.ndarray:
+    """Pad the last two axes of ``x``; returns ``x`` itself when there is nothing to pad."""
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    *lead, h, w = x.shape
+    out = np.full((*lead, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[..., pt : pt + h, pl : pl + w] = x
+    return out
+
+
+def unpad2d(x: np.ndarray, pads: Padding2d, size: Pair) -> np.ndarray:
+    """Crop what :func:`pad2d` added (a view)."""
+    (pt, _), (pl, _) = pads
+    return x[..., pt : pt + size[0], pl : pl + size[1]]
+
+
+def check_ndim(x: np.ndarray, ndim: int | tuple[int, ...], name: str, layout: str) -> None:
+    """Raise unless ``x.ndim`` is ``ndim`` (or one of them)."""
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if x.ndim not in allowed:
+        raise ValueError(f"expected {name} input of shape {layout}, received shape {x.shape}")

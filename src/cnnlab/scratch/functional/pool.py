@@ -1,0 +1,352 @@
+"""Max, average and adaptive average pooling with PyTorch's exact window rules.
+
+Max and average pooling loop over the ``kh * kw`` kernel offsets (strided slices of the padded
+input), never over pixels. Max pooling pads with ``-inf`` and saves, per output, which kernel
+offset won (the first maximum in row-major window order, as PyTorch); its backward routes the
+error through those saved positions. Average pooling spreads the error evenly over the window,
+divided by PyTorch's divisor (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
+Adaptive average pooling is separable, so it is two small matrix products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnlab.scratch.functional._utils import (
+    Padding2d,
+    Pair,
+    as_pair,
+    check_ndim,
+    pad2d,
+    pool_output_size,
+    unpad2d,
+    window_slices,
+)
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Window sizes of a pooling op; ``pads`` include the extra bottom/right of ``ceil_mode``."""
+
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    in_size: Pair
+    out_size: Pair
+    pads: Padding2d
+
+    @property
+    def padded_size(self) -> Pair:
+        (pt, pb), (pl, pr) = self.pads
+        return self.in_size[0] + pt + pb, self.in_size[1] + pl + pr
+
+    @property
+    def overlapping(self) -> bool:
+        """Whether an input pixel can fall in more than one window."""
+        return any(
+            s < d * (k - 1) + 1
+            for k, s, d in zip(self.kernel, self.stride, self.dilation, strict=True)
+        )
+
+
+def pool2d_geometry(
+    in_size: Pair,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    ceil_mode: bool = False,
+) -> PoolGeometry:
+    """Validate pooling arguments as PyTorch does (stride defaults to the kernel size)."""
+    kernel = as_pair(kernel_size, "kernel_size")
+    stride_ = kernel if stride is None or stride == () else as_pair(stride, "stride")
+    pad, dil = as_pair(padding, "padding"), as_pair(dilation, "dilation")
+    out = tuple(
+        pool_output_size(in_size[a], kernel[a], stride_[a], pad[a], dil[a], ceil_mode)
+        for a in range(2)
+    )
+    # Extra bottom/right padding so that every (ceil-mode) window lies inside the padded map.
+    extra = [
+        max(0, (out[a] - 1) * stride_[a] + dil[a] * (kernel[a] - 1) + 1 - in_size[a] - 2 * pad[a])
+        for a in range(2)
+    ]
+    pads = ((pad[0], pad[0] + extra[0]), (pad[1], pad[1] + extra[1]))
+    return PoolGeometry(kernel, stride_, pad, dil, in_size, (out[0], out[1]), pads)
+
+
+# --------------------------------------------------------------------------------- max pooling
+
+
+@dataclass
+class MaxPool2dCache:
+    """Saved argmax: for each output, the index ``i * kw + j`` of the winning kernel offset."""
+
+    argmax: np.ndarray
+    geometry: PoolGeometry
+
+
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    ceil_mode: bool = False,
+) -> tuple[np.ndarray, MaxPool2dCache]:
+    """Max pooling with ``torch.nn.functional.max_pool2d`` semantics.
+
+    Padding is ``-inf`` (it never wins); ties go to the first maximum in row-major window order,
+    as in PyTorch. (Unlike PyTorch, a NaN is only propagated if it is the first element seen.)
+
+    Args:
+        x: input.
+        kernel_size: window size.
+        stride: window step; defaults to ``kernel_size``.
+        padding: implicit ``-inf`` padding on both sides, at most half the kernel.
+        dilation: spacing between window elements.
+        ceil_mode: round the output size up (the last window must start inside the input or
+            the left padding).
+
+    Returns:
+        The output and the cache (saved argmax) for :func:`max_pool2d_backward`.
+
+    Shape:
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``), with
+        ``OH = floor_or_ceil((H + 2p - d*(k-1) - 1) / s) + 1``.
+    """
+    check_ndim(x, (3, 4), "max_pool2d", "(N, C, H, W) or (C, H, W)")
+    geo = pool2d_geometry(x.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
+    xp = pad2d(x, geo.pads, -np.inf)
+    slabs = [
+        xp[..., hs, ws]
+        for _, _, (hs, ws) in window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size)
+    ]
+    out = slabs[0].copy()
+    for slab in slabs[1:]:
+        np.maximum(out, slab, out=out)
+    # First maximum in window order: argmax = ne_0 * (1 + ne_1 * (1 + ...)), ne_k = slab_k != max
+    # (cheaper than argmax over a stacked copy or masked writes).
+    index_type = np.uint8 if len(slabs) <= 256 else np.int32
+    argmax = np.zeros(out.shape, dtype=index_type)
+    for slab in reversed(slabs[:-1]):
+        argmax += 1
+        argmax *= np.not_equal(slab, out)
+    return out, MaxPool2dCache(argmax, geo)
+
+
+def max_pool2d_backward(grad_out: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
+    """Route each output's error to the input position that won its window.
+
+    Shape:
+        ``(N, C, OH, OW) -> (N, C, H, W)``.
+    """
+    geo = cache.geometry
+    gxp = np.zeros((*grad_out.shape[:-2], *geo.padded_size), dtype=grad_out.dtype)
+    routed = np.empty_like(grad_out)
+    for k, (_, _, (hs, ws)) in enumerate(
+        window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size)
+    ):
+        np.multiply(grad_out, cache.argmax == k, out=routed)
+        if geo.overlapping:
+            gxp[..., hs, ws] += routed
+        else:  # each input pixel belongs to at most one window: plain assignment
+            gxp[..., hs, ws] = routed
+    return np.ascontiguousarray(unpad2d(gxp, geo.pads, geo.in_size))
+
+
+def max_pool2d_indices(cache: MaxPool2dCache) -> np.ndarray:
+    """The saved argmax as PyTorch's ``return_indices``: flat ``h * W + w`` into each input map.
+
+    Shape:
+        ``(N, C, OH, OW)`` int64.
+    """
+    geo = cache.geometry
+    kw = geo.kernel[1]
+    i, j = np.divmod(cache.argmax.astype(np.int64), kw)
+    oh = np.arange(geo.out_size[0])[:, None]
+    ow = np.arange(geo.out_size[1])[None, :]
+    h = oh * geo.stride[0] - geo.padding[0] + i * geo.dilation[0]
+    w = ow * geo.stride[1] - geo.padding[1] + j * geo.dilation[1]
+    return h * geo.in_size[1] + w
+
+
+# ----------------------------------------------------------------------------- average pooling
+
+
+def avg_pool_divisors(
+    size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool
+) -> np.ndarray:
+    """PyTorch's per-axis window counts (``aten/src/ATen/native/cpu/AvgPoolKernel.cpp``).
+
+    A window spans ``[o*s - p, min(o*s - p + k, size + p))``; with ``count_include_pad`` its
+    size counts padding (but not the ceil-mode overhang past ``size + p``), otherwise only the
+    part inside ``[0, size)``. The 2-D divisor is the product of the two axes' counts.
+    """
+    start = np.arange(out) * stride - pad
+    end = np.minimum(start + kernel, size + pad)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+@dataclass
+class AvgPool2dCache:
+    """The divisor map and geometry needed to spread the error back."""
+
+    divisor: np.ndarray  # (OH, OW)
+    geometry: PoolGeometry
+
+
+def avg_pool2d(
+    x: np.ndarray,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> tuple[np.ndarray, AvgPool2dCache]:
+    """Average pooling with ``torch.nn.functional.avg_pool2d`` semantics (zero padding).
+
+    Args:
+        x: input.
+        kernel_size: window size.
+        stride: window step; defaults to ``kernel_size``.
+        padding: implicit zero padding on both sides, at most half the kernel.
+        ceil_mode: round the output size up (PyTorch's rule, see :func:`max_pool2d`).
+        count_include_pad: divide by the window size including padding (PyTorch's default).
+        divisor_override: divide every window sum by this instead.
+
+    Returns:
+        The output and the cache for :func:`avg_pool2d_backward`.
+
+    Shape:
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``).
+    """
+    check_ndim(x, (3, 4), "avg_pool2d", "(N, C, H, W) or (C, H, W)")
+    geo = pool2d_geometry(x.shape[-2:], kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError("expected a non-zero divisor_override, received divisor_override=0")
+        divisor = np.full(geo.out_size, float(divisor_override), dtype=x.dtype)
+    else:
+        dh, dw = (
+            avg_pool_divisors(
+                geo.in_size[a],
+                geo.kernel[a],
+                geo.stride[a],
+                geo.padding[a],
+                geo.out_size[a],
+                count_include_pad,
+            )
+            for a in range(2)
+        )
+        divisor = np.multiply.outer(dh, dw).astype(x.dtype)
+    xp = pad2d(x, geo.pads, 0.0)
+    windows = window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size)
+    _, _, first = next(windows)
+    out = xp[(..., *first)].copy()
+    for _, _, (hs, ws) in windows:
+        out += xp[..., hs, ws]
+    out /= divisor
+    return out, AvgPool2dCache(divisor, geo)
+
+
+def avg_pool2d_backward(grad_out: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
+    """Spread each output's error evenly (``/ divisor``) over its window.
+
+    Shape:
+        ``(N, C, OH, OW) -> (N, C, H, W)``.
+    """
+    geo = cache.geometry
+    share = grad_out / cache.divisor
+    gxp = np.zeros((*grad_out.shape[:-2], *geo.padded_size), dtype=grad_out.dtype)
+    for _, _, (hs, ws) in window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size):
+        if geo.overlapping:
+            gxp[..., hs, ws] += share
+        else:
+            gxp[..., hs, ws] = share
+    return np.ascontiguousarray(unpad2d(gxp, geo.pads, geo.in_size))
+
+
+# -------------------------------------------------------------------- adaptive average pooling
+
+
+def adaptive_ranges(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's adaptive windows: ``start = floor(i*size/out)``, ``end = ceil((i+1)*size/out)``."""
+    i = np.arange(out)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+def adaptive_avg_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
+    """``A[i, h] = 1 / (end_i - start_i)`` inside window ``i``, else 0.
+
+    Shape:
+        ``(out, size)``.
+    """
+    start, end = adaptive_ranges(size, out)
+    h = np.arange(size)
+    inside = (h[None, :] >= start[:, None]) & (h[None, :] < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+@dataclass
+class AdaptiveAvgPool2dCache:
+    """The two averaging matrices (``None`` on the global-average fast path)."""
+
+    in_size: Pair
+    rows: np.ndarray | None  # (OH, H)
+    cols: np.ndarray | None  # (OW, W)
+
+
+def adaptive_avg_pool2d(
+    x: np.ndarray, output_size: int | tuple[int | None, int | None]
+) -> tuple[np.ndarray, AdaptiveAvgPool2dCache]:
+    """Adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``).
+
+    Output ``(i, j)`` averages rows ``[floor(i*H/OH), ceil((i+1)*H/OH))`` and the matching
+    columns; as the window mean is separable, the op is ``A_rows @ x @ A_cols.T``.
+
+    Args:
+        x: input.
+        output_size: ``OH`` (square) or ``(OH, OW)``; ``None`` keeps that input size.
+
+    Returns:
+        The output and the cache for :func:`adaptive_avg_pool2d_backward`.
+
+    Shape:
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``).
+    """
+    check_ndim(x, (3, 4), "adaptive_avg_pool2d", "(N, C, H, W) or (C, H, W)")
+    h, w = x.shape[-2:]
+    if isinstance(output_size, (int, np.integer)):
+        output_size = (int(output_size), int(output_size))
+    oh = h if output_size[0] is None else int(output_size[0])
+    ow = w if output_size[1] is None else int(output_size[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"expected a positive output_size, received output_size={output_size}")
+    if (oh, ow) == (1, 1):  # global average pooling
+        return x.mean(axis=(-2, -1), keepdims=True), AdaptiveAvgPool2dCache((h, w), None, None)
+    rows = adaptive_avg_matrix(h, oh, x.dtype)
+    cols = adaptive_avg_matrix(w, ow, x.dtype)
+    if (oh, ow) == (h, w):  # e.g. VGG's 7x7 pooling of a 7x7 map: the identity
+        return x.copy(), AdaptiveAvgPool2dCache((h, w), rows, cols)
+    partial = (x.reshape(-1, w) @ cols.T).reshape(*x.shape[:-1], ow)  # one GEMM over all rows
+    out = np.matmul(rows, partial)
+    return out, AdaptiveAvgPool2dCache((h, w), rows, cols)
+
+
+def adaptive_avg_pool2d_backward(grad_out: np.ndarray, cache: AdaptiveAvgPool2dCache) -> np.ndarray:
+    """``A_rows.T @ grad @ A_cols``: each window's error spread evenly over it.
+
+    Shape:
+        ``(N, C, OH, OW) -> (N, C, H, W)``.
+    """
+    if cache.rows is None or cache.cols is None:
+        h, w = cache.in_size
+        share = grad_out / (h * w)
+        return np.ascontiguousarray(np.broadcast_to(share, (*grad_out.shape[:-2], h, w)))
+    return np.matmul(cache.rows.T, np.matmul(grad_out, cache.cols))

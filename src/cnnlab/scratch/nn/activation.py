@@ -1,0 +1,94 @@
+"""Activation layers: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh`` (all shape ``(*) -> (*)``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.scratch.functional import activations as F
+from cnnlab.scratch.nn.module import Module
+
+
+class ReLU(Module):
+    """``max(x, 0)``. ``inplace`` is accepted for signature parity and ignored.
+
+    Shape:
+        ``(*) -> (*)``.
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, cache = F.relu(x)
+        self._save_for_backward(cache)
+        return out
+
+    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
+        return F.relu_backward(grad_out, self._saved())
+
+
+class LeakyReLU(Module):
+    """``x if x > 0 else negative_slope * x``.
+
+    Shape:
+        ``(*) -> (*)``.
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, cache = F.leaky_relu(x, self.negative_slope)
+        self._save_for_backward(cache)
+        return out
+
+    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
+        return F.leaky_relu_backward(grad_out, self._saved(), self.negative_slope)
+
+
+class Sigmoid(Module):
+    """Logistic function.
+
+    Shape:
+        ``(*) -> (*)``.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, cache = F.sigmoid(x)
+        self._save_for_backward(cache)
+        return out
+
+    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
+        return F.sigmoid_backward(grad_out, self._saved())
+
+
+class Tanh(Module):
+    """Hyperbolic tangent.
+
+    Shape:
+        ``(*) -> (*)``.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, cache = F.tanh(x)
+        self._save_for_backward(cache)
+        return out
+
+    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
+        return F.tanh_backward(grad_out, self._saved())
+
+
+class Identity(Module):
+    """Returns its input (``torch.nn.Identity``, e.g. a removed classifier).
+
+    Shape:
+        ``(*) -> (*)``.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
+        return grad_out

@@ -1,0 +1,41 @@
+"""A trainable array and its accumulated gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter:
+    """``data`` plus ``grad`` (``None`` until a backward pass reaches it), like ``nn.Parameter``.
+
+    Gradients *accumulate*: :meth:`accumulate_grad` adds with ``+=``, so a parameter (or a
+    tensor) used twice receives the sum of both contributions. Optimizers skip parameters whose
+    ``grad`` is ``None``; ``requires_grad=False`` freezes it (backward leaves ``grad`` alone).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data: np.ndarray, requires_grad: bool = True) -> None:
+        self.data = np.ascontiguousarray(data)
+        self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def accumulate_grad(self, grad: np.ndarray) -> None:
+        """``self.grad += grad`` (a copy on the first call)."""
+        if not self.requires_grad:
+            return
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+        else:
+            self.grad += grad
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"

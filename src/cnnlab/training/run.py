@@ -1,0 +1,329 @@
+"""Run directories: starting, resuming and loading training runs.
+
+A run directory holds::
+
+    config.json        the TrainConfig and the metadata needed to rebuild model and inputs
+    history.json       per-epoch metrics (Keras-style dict), rewritten after every epoch
+    history.csv        the same, one row per epoch
+    last.safetensors   resumable checkpoint (model, optimizer, schedule, callbacks, RNG, position)
+    best.safetensors   weights of the best epoch by the monitored metric
+    curves.png         training vs validation curves
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnlab.data.dataset import DatasetSplits, split_validation
+from cnnlab.data.datasets import load_dataset
+from cnnlab.data.preprocess import Preprocessing, fit_preprocessing
+from cnnlab.errors import CheckpointError, ConfigError, ModelError
+from cnnlab.fileio import atomic_write_json
+from cnnlab.inference import resolve_device
+from cnnlab.registry import create_model
+from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
+from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
+from cnnlab.training.config import TrainConfig
+from cnnlab.training.history import History
+from cnnlab.training.loop import Trainer
+
+CONFIG_FILE = "config.json"
+HISTORY_JSON = "history.json"
+HISTORY_CSV = "history.csv"
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+CURVES = "curves.png"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def fit(
+    model: str | None = None,
+    data: str | DatasetSplits | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = True,
+    progress: bool | None = None,
+    cache_dir: str | Path | None = None,
+    **options: Any,
+) -> History:
+    """Train a registered model; the Python face of ``cnnlab train``.
+
+    Args:
+        model: registered model name (ignored when resuming).
+        data: dataset spec (``"mnist"``) or loaded :class:`DatasetSplits`.
+        out: run directory to create (must not hold a run already); None trains in memory.
+        resume: a run directory to continue; its saved config is used. ``epochs`` may be
+            raised for the ``constant`` and ``step`` schedules.
+        callbacks: extra callbacks, called after the built-in ones.
+        verbose: print one line per epoch to stderr.
+        progress: progress bar per epoch; default: when stderr is a terminal.
+        cache_dir: dataset cache folder.
+        **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...).
+
+    Returns:
+        The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
+    """
+    if resume is not None:
+        run_dir, config = Path(resume), _resumed_config(Path(resume), options)
+    else:
+        if model is None or data is None:
+            raise ConfigError("expected a model name and data to train on, received none")
+        spec = data if isinstance(data, str) else data.name
+        config = TrainConfig(model=model, data=spec, **options)
+        run_dir = Path(out) if out is not None else None
+        if run_dir is not None:
+            ensure_new_run_dir(run_dir)
+    splits = load_dataset(config.data, cache_dir) if isinstance(data, str) or data is None else data
+    splits = _with_validation(splits, config)
+    torch.manual_seed(config.seed)
+    channels = splits.train.image_shape[0]
+    net = create_model(
+        config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
+    )
+    preprocessing = choose_preprocessing(net, splits)
+    meta = run_meta(net, splits, preprocessing, config)
+    if run_dir is not None and resume is None:
+        atomic_write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "meta": meta})
+    trainer = Trainer(
+        net,
+        splits,
+        preprocessing,
+        config,
+        resolve_device(config.device),
+        callbacks=[*_builtin_callbacks(run_dir, config), *callbacks],
+        checkpoint_path=run_dir / LAST if run_dir is not None else None,
+        meta=meta,
+        log=_stderr if verbose else None,
+        progress=sys.stderr.isatty() if progress is None else progress,
+    )
+    if resume is not None and (run_dir / LAST).is_file():
+        trainer.restore(run_dir / LAST)
+    # (a run killed before its first checkpoint restarts from the beginning: same seed, same run)
+    history = trainer.fit()
+    if run_dir is not None:
+        from cnnlab.viz.plots import plot_history
+
+        plot_history(history, run_dir / CURVES, title=f"{config.model} on {config.data}")
+    return history
+
+
+def ensure_new_run_dir(path: Path) -> None:
+    """Refuse to start a run where one exists (never destroy a run); create the folder."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"expected a folder for the run, received a file at --out {path}")
+    if path.is_dir() and any(path.iterdir()):
+        what = "holds a run" if (path / CONFIG_FILE).exists() else "is not empty"
+        raise ConfigError(
+            f"expected a new or empty run folder, received --out {path}, which {what} "
+            f"(use --resume {path} to continue it, or another --out)"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _resumed_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
+    saved = read_run_config(run_dir)
+    config = TrainConfig.from_dict(saved["config"])
+    extra = sorted(set(options) - {"epochs"})
+    if extra:
+        raise ConfigError(f"expected only --epochs when resuming, received {', '.join(extra)}")
+    if "epochs" in options and options["epochs"] != config.epochs:
+        if config.schedule in ("onecycle", "cosine"):
+            raise ConfigError(
+                f"expected the saved epochs={config.epochs} when resuming a {config.schedule} "
+                f"schedule (its length is fixed), received epochs={options['epochs']}"
+            )
+        config.epochs = options["epochs"]
+        config.validate()
+    return config
+
+
+def _with_validation(splits: DatasetSplits, config: TrainConfig) -> DatasetSplits:
+    if splits.val is not None or config.val_split == 0:
+        return splits
+    train, val = split_validation(splits.train, config.val_split, config.seed)
+    return DatasetSplits(splits.name, train=train, test=splits.test, val=val)
+
+
+def choose_preprocessing(model: nn.Module, splits: DatasetSplits) -> Preprocessing:
+    """Normalisation from the training split; zero-pad only if the model cannot take the
+    stored size as it is (MNIST's 28x28 for LeNet-5's 32x32)."""
+    c, h, w = splits.train.image_shape
+    default = tuple(model.default_input_shape)
+    if _accepts(model, (c, h, w)):
+        return fit_preprocessing(splits.train, (c, h, w))
+    if h <= default[1] and w <= default[2]:
+        return fit_preprocessing(splits.train, (c, default[1], default[2]))
+    raise ModelError(
+        f"expected images the model can take (default input {default}), received "
+        f"{(c, h, w)} images that it cannot process"
+    )
+
+
+def _accepts(model: nn.Module, shape: tuple[int, int, int]) -> bool:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        model.train(was_training)
+
+
+def run_meta(
+    model: nn.Module, splits: DatasetSplits, preprocessing: Preprocessing, config: TrainConfig
+) -> dict[str, Any]:
+    """What a checkpoint needs to describe itself."""
+    return {
+        "model": model.cnnlab_spec,
+        "classes": list(splits.classes),
+        "preprocessing": preprocessing.to_dict(),
+        "input_shape": [preprocessing.channels, *preprocessing.input_size],
+        "data": config.data,
+        "channels_last": config.channels_last,
+    }
+
+
+def _builtin_callbacks(run_dir: Path | None, config: TrainConfig) -> list[Callback]:
+    callbacks: list[Callback] = []
+    if run_dir is not None:
+        callbacks += [
+            SaveBest(run_dir / BEST, config.monitor),
+            JSONLogger(run_dir / HISTORY_JSON),
+            CSVLogger(run_dir / HISTORY_CSV),
+        ]
+    if config.early_stopping:
+        callbacks.append(EarlyStopping(config.monitor, patience=config.early_stopping))
+    return callbacks
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a run directory.
+
+    Raises:
+        CheckpointError: not a run directory, or an unreadable config.
+    """
+    path = run_dir / CONFIG_FILE
+    if not run_dir.is_dir() or not path.is_file():
+        raise CheckpointError(
+            f"expected a run directory (with {CONFIG_FILE}) or a .safetensors checkpoint, "
+            f"received {run_dir}"
+        )
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+
+
+@dataclass
+class Run:
+    """A trained model with everything needed to use it (what :func:`load_run` returns).
+
+    Attributes:
+        path: the run directory or checkpoint file given.
+        checkpoint: the checkpoint file the weights came from.
+        model: the model in eval mode, on the CPU.
+        classes: class names, index = label.
+        preprocessing: how images become model input.
+        meta: the checkpoint's metadata.
+        history: the run's history, when loaded from a run directory.
+    """
+
+    path: Path
+    checkpoint: Path
+    model: nn.Module
+    classes: tuple[str, ...]
+    preprocessing: Preprocessing
+    meta: dict[str, Any]
+    history: History | None
+
+    @property
+    def data(self) -> str | None:
+        return self.meta.get("data")
+
+
+def load_run(path: str | Path, checkpoint: str = "best") -> Run:
+    """Load a run directory (its ``best`` or ``last`` checkpoint) or a checkpoint file.
+
+    Raises:
+        CheckpointError: not a run or checkpoint, or weights that do not fit the architecture
+            the checkpoint names.
+    """
+    path = Path(path)
+    history = None
+    if path.is_dir():
+        read_run_config(path)
+        if checkpoint not in ("best", "last"):
+            raise ConfigError(
+                f"expected checkpoint best or last, received checkpoint={checkpoint!r}"
+            )
+        file = path / (BEST if checkpoint == "best" else LAST)
+        if not file.is_file():
+            file = path / LAST
+        if (path / HISTORY_JSON).is_file():
+            history = History.from_dict(json.loads((path / HISTORY_JSON).read_text()))
+    elif path.is_file():
+        file = path
+    else:
+        raise CheckpointError(
+            f"expected a run directory or a .safetensors checkpoint, received {path} (no such path)"
+        )
+    ckpt = load_checkpoint(file)
+    model = model_from_checkpoint(ckpt, file)
+    return Run(
+        path,
+        file,
+        model,
+        tuple(ckpt.meta["classes"]),
+        Preprocessing.from_dict(ckpt.meta["preprocessing"]),
+        ckpt.meta,
+        history,
+    )
+
+
+def model_from_checkpoint(ckpt: Checkpoint, source: Path) -> nn.Module:
+    """Rebuild the model a checkpoint names and load its weights (strictly).
+
+    Raises:
+        CheckpointError: unknown model, or weights of another architecture.
+    """
+    spec = ckpt.meta.get("model")
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise CheckpointError(
+            f"expected a classifier checkpoint naming its model, received {source}"
+        )
+    try:
+        model = create_model(
+            spec["name"],
+            num_classes=spec["num_classes"],
+            in_channels=spec["in_channels"],
+            **spec.get("kwargs", {}),
+        )
+    except ModelError as exc:
+        raise CheckpointError(
+            f"checkpoint {source} names a model cnnlab cannot build: {exc}"
+        ) from None
+    try:
+        model.load_state_dict(ckpt.model_state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise CheckpointError(
+            f"expected weights for {spec['name']}, received weights of another architecture "
+            f"in {source} ({first})"
+        ) from None
+    return model.eval()

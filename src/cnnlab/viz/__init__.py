@@ -1,0 +1,1 @@
+"""Pictures (matplotlib is imported only inside this package)."""

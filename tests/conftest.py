@@ -1,0 +1,69 @@
+"""Shared fixtures: a small real-MNIST subset (first 4000 training and 1000 test digits of the
+original IDX files, committed gzip-compressed under tests/fixtures/mnist-subset) registered as the
+dataset ``mnist-subset``, and a run trained on it once per session."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cnnlab.data import datasets
+from cnnlab.data.sources import RemoteFile, sha256_of
+
+SUBSET = Path(__file__).parent / "fixtures" / "mnist-subset"
+SUBSET_NAME = "mnist-subset"
+
+
+def subset_files() -> dict[str, bytes]:
+    """The subset's four IDX files, decompressed."""
+    return {p.name[:-3]: gzip.decompress(p.read_bytes()) for p in sorted(SUBSET.glob("*.gz"))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mnist_subset_registered():
+    """Register ``mnist-subset`` in the dataset catalogue (no sources: it is placed by hand)."""
+    files = tuple(
+        RemoteFile(name, sha256_of(data), len(data)) for name, data in subset_files().items()
+    )
+    info = datasets.DatasetInfo(SUBSET_NAME, files, (), datasets.MNIST.classes, datasets.MNIST.load)
+    datasets.DATASETS[SUBSET_NAME] = info
+    yield info
+    datasets.DATASETS.pop(SUBSET_NAME, None)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """A dataset cache holding the subset, as if fetched."""
+    root = tmp_path_factory.mktemp("cache")
+    folder = root / SUBSET_NAME
+    folder.mkdir()
+    for name, data in subset_files().items():
+        (folder / name).write_bytes(data)
+    return root
+
+
+@pytest.fixture(scope="session")
+def subset(cache_dir):
+    """The subset loaded as DatasetSplits (4000 train / 1000 test)."""
+    return datasets.load_dataset(SUBSET_NAME, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, cache_dir) -> Path:
+    """A LeNet-5 run trained for 3 epochs on the subset (shared, do not modify)."""
+    from cnnlab.training.run import fit
+
+    out = tmp_path_factory.mktemp("runs") / "lenet5"
+    fit("lenet5", SUBSET_NAME, out=out, cache_dir=cache_dir, verbose=False, epochs=3, seed=0)
+    return out
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path) -> Path:
+    """A private copy of the trained run, safe to modify."""
+    target = tmp_path / "run"
+    shutil.copytree(trained_run, target)
+    return target

@@ -1,0 +1,125 @@
+"""Killing training at any moment and resuming gives bitwise the same run (CPU)."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnlab.training import loop
+from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.training.run import fit
+
+OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 5}
+SUBSET_CLI = Path(__file__).parent.parent / "subset_cli.py"
+
+
+def _weights(path):
+    return load_checkpoint(path).model_state
+
+
+def _metrics(run_dir):
+    history = json.loads((run_dir / "history.json").read_text())
+    history["history"].pop("seconds")  # wall time is the one column allowed to differ
+    return history
+
+
+def _assert_same_run(a: Path, b: Path):
+    for name in ("last.safetensors", "best.safetensors"):
+        wa, wb = _weights(a / name), _weights(b / name)
+        assert wa.keys() == wb.keys()
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), f"{name} weights differ"
+    assert _metrics(a) == _metrics(b)
+    assert (
+        load_checkpoint(a / "last.safetensors").training["optimizer"]["state"].keys()
+        == load_checkpoint(b / "last.safetensors").training["optimizer"]["state"].keys()
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache_dir):
+    out = tmp_path_factory.mktemp("reference") / "run"
+    fit("lenet5", "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **OPTIONS)
+    return out
+
+
+@pytest.mark.parametrize("crash_after", [3, 14, 15])  # mid-epoch, right after an epoch boundary
+def test_crash_and_resume_is_bitwise_identical(
+    tmp_path, cache_dir, reference, monkeypatch, crash_after
+):
+    out = tmp_path / "run"
+    original = loop.Trainer._train_step
+    calls = {"n": 0}
+
+    def crashing_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] > crash_after:
+            raise KeyboardInterrupt  # the process "dies" here
+        return original(self, batch)
+
+    monkeypatch.setattr(loop.Trainer, "_train_step", crashing_step)
+    with pytest.raises(KeyboardInterrupt):
+        fit("lenet5", "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **OPTIONS)
+    monkeypatch.setattr(loop.Trainer, "_train_step", original)
+    fit(resume=out, cache_dir=cache_dir, verbose=False)
+    _assert_same_run(out, reference)
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir, reference):
+    """Real processes killed with SIGKILL at random times, checkpoints written every step (so
+    many kills land inside a checkpoint write); resumed until done; same final run."""
+    out = tmp_path / "run"
+    args = ["--epochs", "2", "--batch-size", "256", "--seed", "5", "--no-progress"]
+    rng = random.Random(1234)
+    kills = 0
+    for attempt in range(12):
+        if (out / "config.json").exists():
+            command = ["train", "--resume", str(out)]  # the saved config checkpoints every step
+        else:
+            command = [
+                "train",
+                "lenet5",
+                "--data",
+                "mnist-subset",
+                "--out",
+                str(out),
+                "--checkpoint-every",
+                "1",
+                *args,
+            ]
+        process = subprocess.Popen(
+            [sys.executable, str(SUBSET_CLI), str(cache_dir), *command],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            # six kills at random moments (start-up, training, checkpoint writes), then let it end
+            process.wait(timeout=rng.uniform(2.0, 6.0) if attempt < 6 else 600)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            for checkpoint in out.glob("*.safetensors"):
+                load_checkpoint(checkpoint)  # never corrupt
+            continue
+        assert process.returncode == 0, process.stderr.read().decode()
+        break
+    else:
+        pytest.fail("training never finished")
+    assert kills >= 2, "the test must actually interrupt training"
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["checkpoint_every"] == 1 and config["seed"] == 5
+    reference_every_step = tmp_path / "reference"
+    fit(
+        "lenet5",
+        "mnist-subset",
+        out=reference_every_step,
+        cache_dir=cache_dir,
+        verbose=False,
+        **{**OPTIONS, "checkpoint_every": 1},
+    )
+    _assert_same_run(out, reference_every_step)
