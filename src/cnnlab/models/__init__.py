@@ -1,3 +1,3 @@
 """The model zoo: importing this package registers every model family."""
 
-from cnnlab.models import lenet  # noqa: F401
+from cnnlab.models import alexnet, baseline, googlenet, lenet, nin, resnet, vgg  # noqa: F401

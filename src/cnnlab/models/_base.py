@@ -15,6 +15,11 @@ class ImageClassifier(nn.Module):
 
     default_input_shape: tuple[int, int, int]
     num_classes: int
+    #: Auxiliary logits of the last training-mode forward (GoogLeNet's side classifiers);
+    #: empty for models without auxiliary heads and in eval mode. A training loop adds
+    #: ``aux_loss_weight * loss(a, y)`` for each ``a`` in it.
+    aux_outputs: tuple[torch.Tensor, ...] = ()
+    aux_loss_weight: float = 0.0
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone. Shape: ``(N, C, H, W) -> features`` (model specific)."""

@@ -98,3 +98,71 @@ def lenet5(
 ) -> LeNet5:
     """LeNet-5 (LeCun 1998): conv 6@5x5, pool, conv 16@5x5, pool, conv 120@5x5, fc 84, fc."""
     return LeNet5(num_classes, in_channels, activation=activation, pooling=pooling)
+
+
+class LeNet5Paddle(ImageClassifier):
+    """The LeNet variant of seed 001 (PaddlePaddle tutorial) for 28x28 MNIST digits.
+
+    conv 6@5x5, max pool 2, conv 16@5x5, max pool 2, conv 120@4x4, fc 64, fc classes, with
+    sigmoid activations. The seed prints, for a batch of 3 inputs of 1x28x28::
+
+        conv2d_0 [3, 6, 24, 24]   pool2d_0 [3, 6, 12, 12]
+        conv2d_1 [3, 16, 8, 8]    pool2d_1 [3, 16, 4, 4]
+        conv2d_2 [3, 120, 1, 1]   linear_0 [3, 64]   linear_1 [3, 10]
+
+    Deviation from the seed's code: its ``forward`` applies the second sigmoid after the first
+    pool (so the first maps go through sigmoid twice) and none after conv2 and conv3, contrary
+    to its own comment ("every conv layer uses a sigmoid, followed by a 2x2 pool"); we follow the
+    comment. Shapes and parameter counts are unaffected.
+
+    Args:
+        num_classes: outputs of the last layer.
+        in_channels: input channels (1 for MNIST).
+        activation: ``"sigmoid"`` (default, as the seed), ``"relu"`` or ``"tanh"``.
+
+    Shape:
+        ``(N, in_channels, 28, 28) -> (N, num_classes)``.
+    """
+
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 1, activation: str = "sigmoid"
+    ) -> None:
+        super().__init__()
+        act = _choose(ACTIVATIONS, "activation", activation)
+        self.default_input_shape = (in_channels, 28, 28)
+        self.num_classes = num_classes
+        self.features = nn.Sequential(
+            # N x C x 28 x 28
+            nn.Conv2d(in_channels, 6, kernel_size=5),
+            act(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            # N x 6 x 12 x 12
+            nn.Conv2d(6, 16, kernel_size=5),
+            act(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            # N x 16 x 4 x 4
+            nn.Conv2d(16, 120, kernel_size=4),
+            act(),
+            # N x 120 x 1 x 1
+            nn.Flatten(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(120, 64),
+            act(),
+            nn.Linear(64, num_classes),
+        )
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
+
+
+@register_model("lenet5-paddle", default_input=(1, 28, 28), default_num_classes=10)
+def lenet5_paddle(
+    num_classes: int = 10, in_channels: int = 1, activation: str = "sigmoid"
+) -> LeNet5Paddle:
+    """LeNet of seed 001 (28x28, sigmoid): conv 6@5, pool, conv 16@5, pool, conv 120@4, fc 64."""
+    return LeNet5Paddle(num_classes, in_channels, activation=activation)

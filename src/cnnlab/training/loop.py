@@ -124,7 +124,12 @@ class Trainer:
         x = self.preprocessing(self.train_images[batch])  # N x C x H x W, float, normalised
         y = self.train_labels[batch]
         logits = self.model(to_model_layout(x, self.channels_last))
-        loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        smoothing = self.config.label_smoothing
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        for aux in getattr(self.model, "aux_outputs", ()):  # GoogLeNet's side classifiers
+            loss = loss + self.model.aux_loss_weight * F.cross_entropy(
+                aux, y, label_smoothing=smoothing
+            )
         value = loss.item()
         if not math.isfinite(value):
             kept = (

@@ -1,0 +1,364 @@
+"""Aggregate: ``summary(model)`` -> :class:`ModelSummary`, a data object whose repr is a table.
+
+torchinfo's shape: validate the arguments, collect one shape pass (:mod:`.trace`), aggregate
+it into per-layer rows and totals here, render text in :mod:`.render`. ``to_dict()`` is the
+``cnnlab summary --json`` document of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from cnnlab.analysis.params import own_params, param_arithmetic
+from cnnlab.analysis.receptive_field import Field
+from cnnlab.analysis.shapes import parse_input_shape
+from cnnlab.analysis.source import resolve_model
+from cnnlab.analysis.trace import (
+    InputMismatchError,
+    InputTooSmallError,
+    ModuleCall,
+    Trace,
+    trace,
+)
+from cnnlab.errors import ConfigError, ModelError, expected
+from cnnlab.registry import get_model_entry, list_models
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else round(float(x), 4)
+
+
+def _per_axis(values: tuple[float, float] | None) -> int | float | list[int | float] | None:
+    """One number when H and W agree, ``[h, w]`` otherwise."""
+    if values is None:
+        return None
+    h, w = _number(values[0]), _number(values[1])
+    return h if h == w else [h, w]
+
+
+@dataclass
+class LayerInfo:
+    """One row of the summary: one call of a layer.
+
+    Attributes:
+        name: qualified module name.
+        type: module class name.
+        depth: nesting depth of the module.
+        output_shape: output shape without the batch dimension.
+        trainable_params / non_trainable_params: the module's own weights (counted on its
+            first call only; later calls of a shared module show 0).
+        macs: multiply-accumulates of this call, for one sample.
+        field: receptive field of the output (None when unknown).
+        activation_bytes: memory of the output for one sample.
+        size_arithmetic: output-size arithmetic of each conv / pool window this layer ran.
+        param_arithmetic: how the parameter count comes about, e.g. ``5x5x1x6 + 6 = 156``.
+    """
+
+    name: str
+    type: str
+    depth: int
+    output_shape: tuple[int, ...] | None
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    field: Field | None
+    activation_bytes: int
+    size_arithmetic: list[str] = field(default_factory=list)
+    param_arithmetic: str | None = None
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.field
+        return {
+            "name": self.name,
+            "type": self.type,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "macs": self.macs,
+            "receptive_field": _per_axis(f.size) if f else None,
+            "jump": _per_axis(f.jump) if f else None,
+            "start": _per_axis(f.start) if f else None,
+            "activation_bytes": self.activation_bytes,
+        }
+
+
+@dataclass(repr=False)
+class ModelSummary:
+    """Per-layer and total parameters, MACs, receptive fields and memory of a model.
+
+    Totals cover the layers that run in inference (eval mode). Weights of modules that do not
+    run then (GoogLeNet's auxiliary classifiers) are reported apart in ``aux_params``.
+    """
+
+    model: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None
+    layers: list[LayerInfo]
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    param_bytes: int
+    aux_params: int = 0
+    aux_modules: list[str] = field(default_factory=list)
+
+    @property
+    def total_params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 x MACs."""
+        return 2 * self.macs
+
+    @property
+    def activation_bytes(self) -> int:
+        return sum(layer.activation_bytes for layer in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document (DESIGN.md's keys plus memory, output shape and aux info)."""
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "param_bytes": self.param_bytes,
+            "activation_bytes": self.activation_bytes,
+            "aux_params": self.aux_params,
+            "aux_modules": list(self.aux_modules),
+        }
+
+    def table(self) -> str:
+        """The text table (also the repr)."""
+        from cnnlab.analysis.render import format_table
+
+        return format_table(self)
+
+    def explain(self) -> str:
+        """The size and parameter arithmetic of every conv, pool, linear and norm layer."""
+        from cnnlab.analysis.render import format_explain
+
+        return format_explain(self)
+
+    def __repr__(self) -> str:
+        return self.table()
+
+
+def _is_row(call: ModuleCall) -> bool:
+    m = call.module
+    has_own = any(True for _ in m.parameters(recurse=False)) or any(
+        True for _ in m.buffers(recurse=False)
+    )
+    return not any(True for _ in m.children()) or has_own or call.macs > 0 or bool(call.windows)
+
+
+def _aggregate(model: nn.Module, name: str, t: Trace) -> ModelSummary:
+    seen: set[int] = set()
+    layers: list[LayerInfo] = []
+    trainable = non_trainable = nbytes = 0
+    for call in t.calls:
+        count = own_params(call.module, seen)
+        trainable += count.trainable
+        non_trainable += count.non_trainable
+        nbytes += count.nbytes
+        if not _is_row(call):
+            continue
+        layers.append(
+            LayerInfo(
+                name=call.name or name,
+                type=type(call.module).__name__,
+                depth=call.depth,
+                output_shape=call.output_shape,
+                trainable_params=count.trainable,
+                non_trainable_params=count.non_trainable,
+                macs=call.macs,
+                field=call.field,
+                activation_bytes=call.output_bytes,
+                size_arithmetic=[line for w in call.windows for line in w.explain()],
+                param_arithmetic=param_arithmetic(call.module) if call.first else None,
+            )
+        )
+    executed = t.executed
+    aux = 0
+    aux_modules: list[str] = []
+    for module_name, module in model.named_modules():
+        if module_name in executed:
+            continue
+        aux += own_params(module, seen).total
+        parent = module_name.rpartition(".")[0]
+        if parent in executed:
+            aux_modules.append(module_name)
+    return ModelSummary(
+        model=name,
+        input_shape=t.input_shape,
+        output_shape=t.output_shape,
+        layers=layers,
+        trainable_params=trainable,
+        non_trainable_params=non_trainable,
+        macs=sum(c.macs for c in t.calls),
+        param_bytes=nbytes,
+        aux_params=aux,
+        aux_modules=aux_modules,
+    )
+
+
+def _smallest_square_input(model: nn.Module, channels: int, limit: int = 4096) -> int | None:
+    """Smallest ``s`` for which no window runs out of input at ``channels x s x s`` (output
+    sizes only grow with the input, so a bisection finds it); None if even ``limit`` is too
+    small. Other mismatches (a linear layer sized for one input) do not count here."""
+
+    def fits(s: int) -> bool:
+        try:
+            trace(model, (channels, s, s))
+        except InputTooSmallError:
+            return False
+        except ModelError:
+            return True
+        return True
+
+    if not fits(limit):
+        return None
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
+    return lo
+
+
+def _trace_checked(
+    model: nn.Module, name: str, shape: tuple[int, int, int], default: tuple[int, ...] | None
+) -> Trace:
+    try:
+        return trace(model, shape)
+    except InputMismatchError as e:
+        built = f"{name} was built for input {'x'.join(map(str, default))}" if default else ""
+        raise ModelError(
+            f"{e}; {built + ', ' if built else ''}received input_shape={shape}"
+        ) from None
+    except InputTooSmallError as e:
+        smallest = _smallest_square_input(model, shape[0])
+        need = (
+            f"an input of at least {shape[0]}x{smallest}x{smallest}"
+            if smallest
+            else "a larger input"
+        )
+        raise ModelError(
+            f"input too small for {name}: {e}; expected {need}, received input_shape={shape}"
+        ) from None
+
+
+def _validated_shape(
+    input_shape: Sequence[int] | str | None, default: tuple[int, ...] | None
+) -> tuple[int, int, int]:
+    if input_shape is not None:
+        return parse_input_shape(input_shape)
+    if default is None:
+        raise ConfigError(
+            expected("an input shape C,H,W for a model without a default input", input_shape=None)
+        )
+    return parse_input_shape(tuple(default))
+
+
+def summary(
+    model: nn.Module | str,
+    input_shape: Sequence[int] | str | None = None,
+    num_classes: int | None = None,
+    **model_kwargs: Any,
+) -> ModelSummary:
+    """Summarise a model: per-layer output shapes, parameters, MACs and receptive fields.
+
+    Args:
+        model: a registered name, ``path/to/file.py:callable`` or an ``nn.Module``. A name is
+            built with uninitialised weights, so the summary of VGG-16 takes milliseconds.
+        input_shape: ``(C, H, W)`` or ``"C,H,W"``; defaults to the model's default input. For a
+            registered name, ``C`` also sets the model's ``in_channels``.
+        num_classes: classes of the classifier (names and file models that accept it).
+        **model_kwargs: options of a registered model.
+
+    Raises:
+        ConfigError: malformed ``input_shape`` or ``num_classes``.
+        ModelError: unknown model, bad file spec, or an input the model cannot take (the
+            message names the layer and its size arithmetic).
+    """
+    if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) < 1):
+        raise ConfigError(expected("a positive number of classes", num_classes=num_classes))
+    shape = parse_input_shape(input_shape) if input_shape is not None else None
+    in_channels = shape[0] if shape is not None and not isinstance(model, nn.Module) else None
+    module, name, default = resolve_model(model, num_classes, in_channels, **model_kwargs)
+    shape = _validated_shape(shape, default)
+    return _aggregate(module, name, _trace_checked(module, name, shape, default))
+
+
+def check_input(
+    model: nn.Module | str, input_shape: Sequence[int] | str, **model_kwargs: Any
+) -> tuple[int, ...]:
+    """Pre-flight check that ``model`` takes inputs of ``input_shape``; returns the output shape.
+
+    Runs one shape pass on an empty batch (nothing is computed and the weights are untouched),
+    so call it before training instead of slowing ``forward``.
+
+    Raises:
+        ModelError: the input is too small for some layer (message: the layer, its arithmetic
+            and the smallest input that fits) or otherwise does not fit.
+    """
+    shape = parse_input_shape(input_shape)
+    in_channels = None if isinstance(model, nn.Module) else shape[0]
+    module, name, default = resolve_model(model, None, in_channels, **model_kwargs)
+    out = _trace_checked(module, name, shape, default).output_shape
+    return out if out is not None else ()
+
+
+def min_input_size(
+    model: nn.Module | str, in_channels: int | None = None, **model_kwargs: Any
+) -> int | None:
+    """The smallest square input size ``s`` (``C x s x s``) no conv or pool layer is too small
+    for, e.g. 63 for ``alexnet``, 32 for ``vgg16``; None if none up to 4096 is."""
+    module, _, default = resolve_model(model, None, in_channels, **model_kwargs)
+    channels = in_channels or (default[0] if default else None)
+    if channels is None:
+        raise ConfigError(
+            expected("in_channels for a model without a default input", in_channels=None)
+        )
+    return _smallest_square_input(module, channels)
+
+
+def receptive_fields(model: nn.Module, input_shape: Sequence[int] | str) -> dict[str, Field | None]:
+    """Receptive field of the output of every module call (containers too), by module name.
+
+    A module called several times keeps the field of its last call.
+    """
+    shape = parse_input_shape(input_shape)
+    return {c.name: c.field for c in trace(model, shape).calls}
+
+
+def model_overview(pattern: str = "*") -> list[dict[str, Any]]:
+    """One row per registered model for ``cnnlab models``: name, default input, classes,
+    parameters (trainable, in inference), MACs at the default input, description."""
+    rows = []
+    for name in list_models(pattern):
+        entry = get_model_entry(name)
+        s = summary(name)
+        rows.append(
+            {
+                "name": name,
+                "default_input": list(entry.default_input),
+                "num_classes": entry.default_num_classes,
+                "params": s.trainable_params,
+                "macs": s.macs,
+                "description": entry.description,
+            }
+        )
+    return rows
