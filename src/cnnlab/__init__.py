@@ -29,6 +29,7 @@ _API: dict[str, str] = {
     "History": "cnnlab.training.history",
     "evaluate": "cnnlab.evaluation.evaluate",
     "predict": "cnnlab.evaluation.predict",
+    "summary": "cnnlab.analysis",
 }
 
 __all__ = sorted(_API)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -36,26 +37,33 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 # ---- commands ------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
-    from cnnlab.registry import get_model_entry, list_models
+    from cnnlab.analysis import format_models, model_overview
 
-    entries = [get_model_entry(name) for name in list_models(args.pattern)]
+    rows = model_overview(args.pattern)
     if args.json:
-        _emit_json(
-            [
-                {
-                    "name": e.name,
-                    "default_input": list(e.default_input),
-                    "num_classes": e.default_num_classes,
-                    "description": e.description,
-                    "options": list(e.options),
-                }
-                for e in entries
-            ]
-        )
-        return 0
-    for e in entries:
-        shape = "x".join(str(d) for d in e.default_input)
-        print(f"{e.name:<16} {shape:<10} {e.description}")
+        _emit_json(rows)
+    else:
+        print(format_models(rows))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from cnnlab.analysis import format_explain, summary
+    from cnnlab.training.run import is_run_or_checkpoint, load_run
+
+    kwargs = dict(_parse_option(o) for o in args.model_option or ())
+    model, input_shape = args.model, args.input
+    if is_run_or_checkpoint(args.model):
+        run = load_run(args.model)
+        model, input_shape = run.model, input_shape or run.meta["input_shape"]
+    result = summary(model, input_shape, args.num_classes, **kwargs)
+    if args.json:
+        _emit_json(result.to_dict())
+    else:
+        print(result.table())
+        if args.explain:
+            print()
+            print(format_explain(result))
     return 0
 
 
@@ -249,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs, receptive fields")
+    p.add_argument("model", help="registered name, path/to/file.py:callable, run or checkpoint")
+    p.add_argument("--input", help="input shape C,H,W (default: the model's)")
+    p.add_argument("--num-classes", dest="num_classes", type=int)
+    p.add_argument("--model-option", dest="model_option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--explain", action="store_true",
+                   help="show the output-size and parameter arithmetic of each conv/pool layer")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_summary)
+
     p = sub.add_parser("data", help="datasets")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     f = data_sub.add_parser("fetch", help="download, verify and cache a dataset")
@@ -319,3 +337,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `cnnlab models | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -159,30 +159,22 @@ def _with_validation(splits: DatasetSplits, config: TrainConfig) -> DatasetSplit
 
 def choose_preprocessing(model: nn.Module, splits: DatasetSplits) -> Preprocessing:
     """Normalisation from the training split; zero-pad only if the model cannot take the
-    stored size as it is (MNIST's 28x28 for LeNet-5's 32x32)."""
+    stored size as it is (MNIST's 28x28 for LeNet-5's 32x32).
+
+    Raises:
+        ModelError: the images do not fit the model even when padded to its default input.
+    """
+    from cnnlab.analysis import check_input
+
     c, h, w = splits.train.image_shape
     default = tuple(model.default_input_shape)
-    if _accepts(model, (c, h, w)):
-        return fit_preprocessing(splits.train, (c, h, w))
-    if h <= default[1] and w <= default[2]:
-        return fit_preprocessing(splits.train, (c, default[1], default[2]))
-    raise ModelError(
-        f"expected images the model can take (default input {default}), received "
-        f"{(c, h, w)} images that it cannot process"
-    )
-
-
-def _accepts(model: nn.Module, shape: tuple[int, int, int]) -> bool:
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-        return True
-    except RuntimeError:
-        return False
-    finally:
-        model.train(was_training)
+        check_input(model, (c, h, w))
+        return fit_preprocessing(splits.train, (c, h, w))
+    except ModelError:
+        if h > default[1] or w > default[2]:
+            raise
+    return fit_preprocessing(splits.train, (c, default[1], default[2]))
 
 
 def run_meta(
@@ -210,6 +202,12 @@ def _builtin_callbacks(run_dir: Path | None, config: TrainConfig) -> list[Callba
     if config.early_stopping:
         callbacks.append(EarlyStopping(config.monitor, patience=config.early_stopping))
     return callbacks
+
+
+def is_run_or_checkpoint(path: str | Path) -> bool:
+    """True for an existing run directory or ``.safetensors`` file (not a model name)."""
+    path = Path(path)
+    return (path / CONFIG_FILE).is_file() or (path.is_file() and path.suffix == ".safetensors")
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
