@@ -34,9 +34,14 @@ class ImageClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
-        """The last layer, the one :meth:`reset_classifier` replaces."""
-        raise NotImplementedError
+        """The last layer, the one :meth:`reset_classifier` replaces.
+
+        The default serves models whose ``self.classifier`` is an ``nn.Sequential`` ending in
+        an ``nn.Linear``; other heads override both methods.
+        """
+        return self.classifier[-1]
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the last layer with a freshly initialised one for ``num_classes`` outputs."""
-        raise NotImplementedError
+        self.num_classes = num_classes
+        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)

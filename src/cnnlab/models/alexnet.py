@@ -71,13 +71,6 @@ class AlexNet(ImageClassifier):
         # N x 9216
         return self.classifier(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
-
 
 @register_model("alexnet", default_input=(3, 224, 224), default_num_classes=1000)
 def alexnet(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> AlexNet:

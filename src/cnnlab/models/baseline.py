@@ -76,13 +76,6 @@ class Baseline(ImageClassifier):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
-
 
 @register_model("baseline", default_input=(3, 32, 32), default_num_classes=10)
 def baseline(

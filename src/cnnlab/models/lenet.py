@@ -84,13 +84,6 @@ class LeNet5(ImageClassifier):
             nn.Linear(84, num_classes),  # output
         )
 
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
-
 
 @register_model("lenet5", default_input=(1, 32, 32), default_num_classes=10)
 def lenet5(
@@ -151,13 +144,6 @@ class LeNet5Paddle(ImageClassifier):
             act(),
             nn.Linear(64, num_classes),
         )
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
 
 
 @register_model("lenet5-paddle", default_input=(1, 28, 28), default_num_classes=10)

@@ -132,7 +132,25 @@ def _init_resnet(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class ResNet(ImageClassifier):
+class _PooledLinearHead(ImageClassifier):
+    """The head both ResNet layouts share: global average pool, flatten, ``self.fc``."""
+
+    avgpool: nn.AdaptiveAvgPool2d
+    fc: nn.Linear
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Shape: ``(N, C, H, W) -> (N, num_classes)`` (C = 512e ImageNet, 64 CIFAR)."""
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.fc.in_features, num_classes)
+
+
+class ResNet(_PooledLinearHead):
     """ResNet, ImageNet layout (torchvision's ``ResNet``).
 
     Args:
@@ -196,20 +214,8 @@ class ResNet(ImageClassifier):
         # N x 512e x 7 x 7
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        # N x 512e
-        return self.fc(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
-
-
-class CifarResNet(ImageClassifier):
+class CifarResNet(_PooledLinearHead):
     """ResNet, CIFAR layout of the paper (section 4.2): ``6n + 2`` layers.
 
     Args:
@@ -269,17 +275,6 @@ class CifarResNet(ImageClassifier):
         # N x 64 x 8 x 8
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        # N x 64
-        return self.fc(x)
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
 
 
 # Variants as data: (block, blocks per stage) for the ImageNet layout, n for the CIFAR layout.

@@ -99,13 +99,6 @@ class VGG(ImageClassifier):
         # N x 25088
         return self.classifier(x)
 
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
-
 
 def _register(name: str, cfg: list[int | str], batch_norm: bool) -> None:
     depth = name.removeprefix("vgg")
