@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 
 from cnnlab.data.datasets import load_dataset
-from cnnlab.inference import compute_logits
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.run import fit
 
@@ -42,12 +41,7 @@ class TestAccuracy(Callback):
         self.accuracies: list[float] = []
 
     def on_epoch_end(self, trainer, epoch, logs) -> None:
-        logits = compute_logits(
-            trainer.model,
-            self.test.images,
-            trainer.preprocessing,
-            channels_last=trainer.channels_last,
-        )
+        logits = trainer.engine.logits(self.test.images, trainer.preprocessing)
         self.accuracies.append((logits.argmax(1) == self.test.labels).float().mean().item())
 
 

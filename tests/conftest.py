@@ -67,3 +67,22 @@ def run_copy(trained_run, tmp_path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(trained_run, target)
     return target
+
+
+@pytest.fixture
+def cli(capsys, cache_dir):
+    """``cli(*argv) -> (status, stdout, stderr)`` of ``cnnlab ARGV --cache-dir CACHE``."""
+    from cli_helpers import run_cli
+
+    def run(*argv: object, cache: bool = True) -> tuple[int, str, str]:
+        return run_cli(capsys, *argv, *(["--cache-dir", cache_dir] if cache else []))
+
+    return run
+
+
+@pytest.fixture
+def expect_error():
+    """``expect_error(status, err, *fragments) -> line``: a one-line user error (exit 2)."""
+    from cli_helpers import assert_one_line_error
+
+    return assert_one_line_error

@@ -11,8 +11,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cnnlab._lazy import lazy_api
 
 __version__ = "0.1.0"
 
@@ -24,24 +23,22 @@ _API: dict[str, str] = {
     "load_dataset": "cnnlab.data.datasets",
     "fetch_dataset": "cnnlab.data.datasets",
     "TrainConfig": "cnnlab.training.config",
+    "to_scratch": "cnnlab.bridge",
+    "check_gradients": "cnnlab.bridge.gradcheck",
     "fit": "cnnlab.training.run",
     "load_run": "cnnlab.training.run",
     "History": "cnnlab.training.history",
     "evaluate": "cnnlab.evaluation.evaluate",
     "predict": "cnnlab.evaluation.predict",
+    "ensemble": "cnnlab.evaluation.ensemble",
+    "finetune": "cnnlab.transfer",
+    "augment": "cnnlab.data.augment",
+    "Augmenter": "cnnlab.data.augment",
+    "parse_augment": "cnnlab.data.augment_spec",
     "summary": "cnnlab.analysis",
 }
 
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_api(__name__, globals(), _API)

@@ -11,11 +11,13 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from cnnlab.errors import CnnlabError, ConfigError
-from cnnlab.training.config import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnnlab.training.config import ENGINES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 _DEFAULTS = TrainConfig()
 
@@ -33,6 +35,11 @@ def _parse_option(text: str) -> tuple[str, Any]:
         return key, json.loads(raw)
     except ValueError:
         return key, raw
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``cnnlab: warning: ...`` line on stderr (no source location)."""
+    print(f"cnnlab: warning: {message}", file=sys.stderr)
 
 
 # ---- commands ------------------------------------------------------------------------------
@@ -70,7 +77,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from cnnlab.data.datasets import fetch_dataset
 
-    folder = fetch_dataset(args.name, args.cache_dir, force=args.force)
+    folder = fetch_dataset(args.name, args.cache_dir, force=args.force, source=args.source)
     if args.json:
         _emit_json({"dataset": args.name, "path": str(folder)})
     else:
@@ -78,9 +85,50 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from cnnlab.data.datasets import DATASETS, default_cache_dir
+    from cnnlab.data.sources import cache_is_valid
+
+    cache = default_cache_dir() if args.cache_dir is None else args.cache_dir
+    rows = [
+        {
+            "name": info.name,
+            "classes": len(info.classes),
+            "description": info.description,
+            "files": [f.name for f in info.files],
+            "cached": cache_is_valid(Path(cache) / info.name, info.files),
+        }
+        for info in DATASETS.values()
+    ]
+    if args.json:
+        _emit_json(rows)
+        return 0
+    for row in rows:
+        state = "cached" if row["cached"] else "not cached"
+        print(f"{row['name']:<14} {state:<11} {row['description']}  [{', '.join(row['files'])}]")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from cnnlab.viz.show import show_dataset
+
+    path = show_dataset(
+        args.data,
+        args.output,
+        augment=args.augment,
+        count=args.count,
+        versions=args.versions,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        image_size=args.image_size,
+        channels=args.channels,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnlab.evaluation.evaluate import evaluate
-    from cnnlab.training.run import BEST, fit
+    from cnnlab.training.run import fit
 
     if args.resume is None and (args.model is None or args.out is None):
         raise ConfigError(
@@ -106,6 +154,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             **options,
         )
+    return _print_training_result(args, history, run_dir)
+
+
+def _print_training_result(args: argparse.Namespace, history: Any, run_dir: str) -> int:
+    """What ``train`` and ``finetune`` print: history and test metrics of the new run."""
+    from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.training.run import BEST
+
     report = evaluate(run_dir, cache_dir=args.cache_dir)
     if args.json:
         _emit_json(
@@ -134,13 +190,95 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = load_run(args.run, checkpoint=args.checkpoint)
     report = evaluate(
-        run, data=args.data, split=args.split, top_k=args.top_k, cache_dir=args.cache_dir
+        run,
+        data=args.data,
+        split=args.split,
+        top_k=args.top_k,
+        cache_dir=args.cache_dir,
+        tta=args.tta,
+        crop_size=args.crop_size,
+        mistakes=args.mistakes,
+        classes=args.classes,
     )
     if args.json:
         _emit_json(report.to_dict())
     else:
         print(report.render())
     return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from cnnlab.transfer import finetune
+
+    options = {
+        name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None
+    }
+    history = finetune(
+        args.source,
+        args.data,
+        out=args.out,
+        freeze=args.freeze,
+        head_only=args.head_only,
+        cache_features=args.cache_features,
+        lr_backbone=args.lr_backbone,
+        progress=args.progress,
+        cache_dir=args.cache_dir,
+        **options,
+    )
+    return _print_training_result(args, history, args.out)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from cnnlab.evaluation.ensemble import ensemble
+
+    report = ensemble(
+        args.runs, data=args.data, split=args.split, combine=args.combine, cache_dir=args.cache_dir
+    )
+    if args.json:
+        _emit_json(report.to_dict())
+    else:
+        print(report.render())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cnnlab.viz.report import write_report
+
+    path = write_report(
+        args.run, args.output, data=args.data, mistakes=args.mistakes, cache_dir=args.cache_dir
+    )
+    print(f"report written to {path}")
+    return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from cnnlab.bridge.gradcheck import check_gradients
+
+    report = check_gradients(
+        args.target,
+        _input_shape(args.input) if args.input else None,
+        batch=args.batch,
+        num_classes=args.num_classes,
+        max_elements=args.max_elements or None,
+        tolerance=args.tolerance,
+        seed=args.seed,
+    )
+    if args.json:
+        _emit_json(report.to_dict())
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.passed else 1
+
+
+def _input_shape(text: str) -> tuple[int, int, int]:
+    """``--input C,H,W``."""
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"expected --input C,H,W of positive whole numbers, received {text!r}")
+    return shape  # type: ignore[return-value]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -152,6 +290,53 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for p in predictions:
             print(p.render())
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from cnnlab.viz.plots import plot_run
+
+    print(f"wrote {plot_run(args.run, args.output)}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from cnnlab.viz.features import plot_features
+
+    path = plot_features(args.run, args.image, args.output, layers=args.layers, invert=args.invert)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from cnnlab.viz.filters import plot_filters
+
+    print(f"wrote {plot_filters(args.run, args.output, layer=args.layer)}")
+    return 0
+
+
+def cmd_cam(args: argparse.Namespace) -> int:
+    from cnnlab.viz.cam import plot_cam
+
+    path = plot_cam(
+        args.run, args.image, args.output, target=args.target, layer=args.layer, invert=args.invert
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_confusion(args: argparse.Namespace) -> int:
+    from cnnlab.viz.confusion import plot_confusion
+
+    path = plot_confusion(
+        args.run,
+        args.output,
+        data=args.data,
+        split=args.split,
+        normalize=args.normalize,
+        cache_dir=args.cache_dir,
+    )
+    print(f"wrote {path}")
     return 0
 
 
@@ -173,7 +358,44 @@ _TRAIN_OPTIONS = (
     "monitor",
     "early_stopping",
     "checkpoint_every",
+    "engine",
+    "augment",
+    "image_size",
+    "channels",
+    "strict",
+    "classes",
+    "per_class",
 )
+
+
+def _image_size(text: str) -> list[int]:
+    """``--image-size`` as ``S`` (square) or ``H,W``."""
+    try:
+        values = [int(v) for v in text.replace("x", ",").split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected SIZE or H,W in pixels, received {text!r}")
+    return values
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """Options of image-folder data (``--data FOLDER``)."""
+    p.add_argument(
+        "--image-size",
+        dest="image_size",
+        type=_image_size,
+        metavar="H,W",
+        help="image folders: resize every image to SIZE or H,W (default: the model's input)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="image folders: 1 grey-scale or 3 RGB (default: the model's input channels)",
+    )
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
@@ -239,6 +461,99 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         metavar="STEPS",
         help="also write the resumable checkpoint every STEPS steps (0: epoch ends only)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="torch (autograd) or numpy (cnnlab.scratch, hand-written backward; CPU) "
+        f"(default {d.engine})",
+    )
+    p.add_argument(
+        "--augment",
+        metavar="SPEC",
+        help="random augmentation of training batches, Keras ImageDataGenerator style, e.g. "
+        "rotation_range=40,width_shift_range=0.2,zoom_range=0.2,horizontal_flip "
+        "(see cnnlab.data.augment_spec)",
+    )
+    _add_data_options(p)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="image folders: reject files that are not decodable images (default: skip them)",
+    )
+
+
+def _add_selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--classes", help="keep only these classes (names, comma-separated), e.g. 0,1,2,3,4"
+    )
+    p.add_argument(
+        "--per-class",
+        dest="per_class",
+        type=int,
+        metavar="N",
+        help="keep N training examples of each class (drawn with --seed)",
+    )
+
+
+def _add_transfer_parsers(sub: Any) -> None:
+    """``finetune``, ``ensemble`` and ``report``."""
+    p = sub.add_parser("finetune", help="transfer a trained network to new data (new head)")
+    p.add_argument("source", metavar="RUN_OR_CKPT", help="trained run directory or checkpoint")
+    p.add_argument("--data", required=True, help="dataset of the new task")
+    p.add_argument("--out", required=True, help="new run directory")
+    freeze = p.add_mutually_exclusive_group()
+    freeze.add_argument(
+        "--freeze",
+        default="none",
+        help="what stops learning: none (default), all (the backbone), N (the first N layers "
+        "with parameters) or up-to:LAYER (a layer name from `cnnlab summary`)",
+    )
+    freeze.add_argument(
+        "--head-only",
+        dest="head_only",
+        action="store_true",
+        help="train only the new classifier layer",
+    )
+    p.add_argument(
+        "--cache-features",
+        dest="cache_features",
+        action="store_true",
+        help="compute the frozen backbone's features once (cached on disk), train the head on "
+        "them; implies --freeze all",
+    )
+    p.add_argument(
+        "--lr-backbone",
+        dest="lr_backbone",
+        type=float,
+        metavar="X",
+        help="learning rate of the trainable backbone layers (default: --lr)",
+    )
+    _add_train_options(p)
+    _add_selection_options(p)
+    progress = p.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--cache-dir", dest="cache_dir", help="dataset and feature cache")
+    p.add_argument("--json", action="store_true", help="print history and test metrics as JSON")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("ensemble", help="several runs combined, each member's accuracy and theirs")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories or checkpoints")
+    p.add_argument("--data", help="dataset (default: the first run's)")
+    p.add_argument("--split", default="test", choices=("test", "train"))
+    p.add_argument("--combine", default="mean-prob", help="mean-prob (default), mean-logit or vote")
+    p.add_argument("--cache-dir", dest="cache_dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("report", help="one self-contained HTML page about a run")
+    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("--output", default="report.html", help="HTML file (default report.html)")
+    p.add_argument("--data", help="dataset (default: the run's)")
+    p.add_argument("--mistakes", type=int, default=24, help="worst mistakes in the gallery")
+    p.add_argument("--cache-dir", dest="cache_dir")
+    p.set_defaults(func=cmd_report)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -248,8 +563,63 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_picture_commands(sub: Any) -> None:
+    """``plot``, ``features``, ``filters``, ``cam`` and ``confusion`` (:mod:`cnnlab.viz`)."""
+    run_help = "run directory or .safetensors checkpoint"
+    invert_help = "invert grey levels (dark digits on light paper -> MNIST's light on dark)"
+
+    def output(p: argparse.ArgumentParser, default: str) -> None:
+        p.add_argument("--output", default=default, help=f"PNG file (default {default})")
+
+    p = sub.add_parser("plot", help="training vs validation accuracy and loss per epoch")
+    p.add_argument("run", help="run directory")
+    output(p, "curves.png")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("features", help="feature maps of every conv/pool layer for one image")
+    p.add_argument("run", help=run_help)
+    p.add_argument("image", help="PNG, JPEG or BMP file")
+    p.add_argument(
+        "--layers", nargs="+", metavar="LAYER", help="layer names as in `cnnlab summary`"
+    )
+    p.add_argument("--invert", action="store_true", help=invert_help)
+    output(p, "features.png")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("filters", help="the learned kernels of a conv layer")
+    p.add_argument("run", help=run_help)
+    p.add_argument("--layer", help="conv layer name as in `cnnlab summary` (default: the first)")
+    output(p, "filters.png")
+    p.set_defaults(func=cmd_filters)
+
+    p = sub.add_parser("cam", help="Grad-CAM and gradient saliency of one image")
+    p.add_argument("run", help=run_help)
+    p.add_argument("image", help="PNG, JPEG or BMP file")
+    p.add_argument(
+        "--class", dest="target", metavar="C", help="class name or index (default: predicted)"
+    )
+    p.add_argument(
+        "--layer", help="layer name as in `cnnlab summary` (default: last spatial conv's maps)"
+    )
+    p.add_argument("--invert", action="store_true", help=invert_help)
+    output(p, "cam.png")
+    p.set_defaults(func=cmd_cam)
+
+    p = sub.add_parser("confusion", help="the confusion matrix as a labelled heat map")
+    p.add_argument("run", help=run_help)
+    p.add_argument("--data", help="dataset (default: the run's)")
+    p.add_argument("--split", default="test", choices=("test", "train"))
+    p.add_argument("--normalize", action="store_true", help="each row as shares of its class")
+    p.add_argument("--cache-dir", dest="cache_dir")
+    output(p, "confusion.png")
+    p.set_defaults(func=cmd_confusion)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cnnlab", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="cnnlab",
+        description="Build, inspect, train, evaluate and look inside convolutional networks.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="list the registered models")
@@ -262,8 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="input shape C,H,W (default: the model's)")
     p.add_argument("--num-classes", dest="num_classes", type=int)
     p.add_argument("--model-option", dest="model_option", action="append", metavar="KEY=VALUE")
-    p.add_argument("--explain", action="store_true",
-                   help="show the output-size and parameter arithmetic of each conv/pool layer")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show the output-size and parameter arithmetic of each conv/pool layer",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_summary)
 
@@ -272,9 +645,32 @@ def build_parser() -> argparse.ArgumentParser:
     f = data_sub.add_parser("fetch", help="download, verify and cache a dataset")
     f.add_argument("name", help="dataset name, e.g. mnist")
     f.add_argument("--force", action="store_true", help="download again even when cached")
+    f.add_argument(
+        "--from",
+        dest="source",
+        metavar="PATH",
+        help="install from a file (e.g. cifar-10-binary.tar.gz) or folder downloaded by hand",
+    )
     f.add_argument("--cache-dir", dest="cache_dir", help="default ~/.cache/cnnlab")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_data_fetch)
+    f = data_sub.add_parser("list", help="the datasets cnnlab knows and whether they are cached")
+    f.add_argument("--cache-dir", dest="cache_dir", help="default ~/.cache/cnnlab")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_data_list)
+
+    p = sub.add_parser("show", help="a labelled grid of training images (and augmented versions)")
+    p.add_argument("data", help="dataset name or image folder")
+    p.add_argument("--augment", metavar="SPEC", help="show augmented versions beside each image")
+    p.add_argument("--output", default="show.png", help="PNG file (default show.png)")
+    p.add_argument("--count", type=int, default=16, help="images to show (default 16, a 4x4 grid)")
+    p.add_argument(
+        "--versions", type=int, default=4, help="augmented versions per image (default 4)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="picks the images and augmentations")
+    _add_data_options(p)
+    p.add_argument("--cache-dir", dest="cache_dir")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("train", help="train a model; writes a run directory")
     p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
@@ -289,6 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="model option, e.g. activation=tanh (repeatable)",
     )
     _add_train_options(p)
+    _add_selection_options(p)
     progress = p.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -302,12 +699,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print history and test metrics as JSON")
     p.set_defaults(func=cmd_train)
 
+    _add_transfer_parsers(sub)
+
     p = sub.add_parser("evaluate", help="loss, accuracy, top-k, per-class metrics, confusion")
     p.add_argument("run", help="run directory or .safetensors checkpoint")
     p.add_argument("--data", help="dataset (default: the run's)")
     p.add_argument("--split", default="test", choices=("test", "train"))
     p.add_argument("--top-k", dest="top_k", type=int, default=5)
     p.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    p.add_argument(
+        "--tta",
+        default="none",
+        help="test-time augmentation: none, flip, shift, 5crop or 10crop (probabilities of "
+        "the views averaged)",
+    )
+    p.add_argument(
+        "--crop-size",
+        dest="crop_size",
+        type=int,
+        metavar="N",
+        help="5crop/10crop: crop size, cut from the image padded to the network input "
+        "(default: the network input; must be smaller than that padded image)",
+    )
+    p.add_argument(
+        "--mistakes", type=int, default=10, help="list this many worst misclassified examples"
+    )
+    p.add_argument("--classes", help="evaluate on these classes only, e.g. 0,1,2")
     p.add_argument("--cache-dir", dest="cache_dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -323,6 +740,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+    _add_picture_commands(sub)
+
+    p = sub.add_parser("gradcheck", help="check the NumPy engine's gradients numerically (float64)")
+    p.add_argument(
+        "target",
+        metavar="MODEL|OP",
+        help="registered model, path/to/file.py:callable, or an op (conv2d, max_pool2d, "
+        "batch_norm, ...; see cnnlab.bridge.gradcheck.OPS)",
+    )
+    p.add_argument("--input", help="input shape C,H,W (default: the model's; 3,7,7 for ops)")
+    p.add_argument("--batch", type=int, default=2, help="images per batch (default 2)")
+    p.add_argument("--num-classes", dest="num_classes", type=int)
+    p.add_argument(
+        "--max-elements",
+        dest="max_elements",
+        type=int,
+        default=8,
+        help="elements checked per model tensor, at random (0: all; ops: always all)",
+    )
+    p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gradcheck)
     return parser
 
 
@@ -330,7 +770,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except CnnlabError as exc:
         print(f"cnnlab: error: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,10 @@ class TrainingError(CnnlabError):
     """Training had to stop (for example a non-finite loss)."""
 
 
+class UnsupportedOpError(ModelError):
+    """A model uses an op or layer the NumPy engine does not implement (names op and layer)."""
+
+
 def expected(what: str, **received: object) -> str:
     """Format the house error wording: ``expected WHAT, received name=value``.
 
@@ -41,3 +45,7 @@ def expected(what: str, **received: object) -> str:
     """
     shown = ", ".join(f"{name}={value!r}" for name, value in received.items())
     return f"expected {what}, received {shown}" if shown else f"expected {what}"
+
+
+class DataWarning(UserWarning):
+    """Data was used with something left out (e.g. undecodable files skipped); one line."""

@@ -9,26 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.cli import main
+from cli_helpers import assert_one_line_error, run_cli
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-
-
-def run_cli(capsys, *argv):
-    """(exit status, stdout, stderr) of ``cnnlab ARGV``."""
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        status = exc.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
-
-
-def assert_one_line_error(status, err, *fragments):
-    assert status == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_models_lists_lenet5(capsys):

@@ -1,8 +1,13 @@
 """Named datasets: where they come from, how they are verified, how they are loaded.
 
 ``load_dataset("mnist")`` fetches (or finds in the cache) and loads the dataset into uint8
-tensors. The cache lives in ``~/.cache/cnnlab`` (``$XDG_CACHE_HOME/cnnlab`` when set) unless a
-``cache_dir`` is given.
+tensors; ``load_dataset("path/to/folder", image_size=(64, 64))`` loads a folder of images (see
+:mod:`cnnlab.data.folders`). The cache lives in ``~/.cache/cnnlab`` (``$XDG_CACHE_HOME/cnnlab``
+when set) unless a ``cache_dir`` is given.
+
+Where the official mirrors cannot be reached, download the files elsewhere and install them
+with ``cnnlab data fetch NAME --from PATH`` (checked like a download), or copy them into
+``CACHE/NAME/`` under the names listed by ``cnnlab data list`` (hashed on first use).
 """
 
 from __future__ import annotations
@@ -14,10 +19,19 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.data import cifar
 from cnnlab.data.dataset import DatasetSplits, ImageDataset
+from cnnlab.data.folders import FolderOptions, first_image_size, load_image_folder
 from cnnlab.data.idx import read_idx
-from cnnlab.data.sources import MirrorSource, NpmSource, RemoteFile, Source, fetch_files
-from cnnlab.errors import DataError
+from cnnlab.data.sources import (
+    LocalSource,
+    MirrorSource,
+    NpmSource,
+    RemoteFile,
+    Source,
+    fetch_files,
+)
+from cnnlab.errors import ConfigError, DataError
 
 
 def default_cache_dir() -> Path:
@@ -35,10 +49,14 @@ class DatasetInfo:
     sources: tuple[Source, ...]
     classes: tuple[str, ...]
     load: Callable[[Path, tuple[str, ...]], DatasetSplits]
+    description: str = ""
 
 
-def _load_idx_splits(name: str) -> Callable[[Path, tuple[str, ...]], DatasetSplits]:
-    """Loader for MNIST-layout datasets (four IDX files, 28x28 grey-scale)."""
+def _load_idx_splits(
+    name: str, suffix: str = ""
+) -> Callable[[Path, tuple[str, ...]], DatasetSplits]:
+    """Loader for MNIST-layout datasets (four IDX files, 28x28 grey-scale; ``suffix`` ``.gz``
+    when they are cached compressed)."""
 
     def load(folder: Path, classes: tuple[str, ...]) -> DatasetSplits:
         def split(images_file: str, labels_file: str) -> ImageDataset:
@@ -59,8 +77,8 @@ def _load_idx_splits(name: str) -> Callable[[Path, tuple[str, ...]], DatasetSpli
 
         return DatasetSplits(
             name,
-            train=split("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-            test=split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+            train=split(f"train-images-idx3-ubyte{suffix}", f"train-labels-idx1-ubyte{suffix}"),
+            test=split(f"t10k-images-idx3-ubyte{suffix}", f"t10k-labels-idx1-ubyte{suffix}"),
         )
 
     return load
@@ -98,9 +116,63 @@ MNIST = DatasetInfo(
     ),
     classes=tuple(str(d) for d in range(10)),
     load=_load_idx_splits("mnist"),
+    description="handwritten digits, 28x28 grey, 60,000 train / 10,000 test",
 )
 
-DATASETS: dict[str, DatasetInfo] = {MNIST.name: MNIST}
+FASHION_MNIST = DatasetInfo(
+    name="fashion-mnist",
+    files=(  # cached as published (gzip); MD5s from the Zalando Research README
+        RemoteFile("train-images-idx3-ubyte.gz", md5="8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        RemoteFile("train-labels-idx1-ubyte.gz", md5="25c81989df183df01b3e8a0aad5dffbe"),
+        RemoteFile("t10k-images-idx3-ubyte.gz", md5="bef4ecab320f06d8554ea6380940ec79"),
+        RemoteFile("t10k-labels-idx1-ubyte.gz", md5="bb300cfdad3c16e7a12a480ee83cd310"),
+    ),
+    sources=(
+        MirrorSource("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com", suffix=""),
+        MirrorSource(
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion",
+            suffix="",
+        ),
+    ),
+    classes=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    load=_load_idx_splits("fashion-mnist", suffix=".gz"),
+    description="Zalando clothing, 28x28 grey, 60,000 train / 10,000 test",
+)
+
+CIFAR10 = DatasetInfo(
+    name="cifar10",
+    files=(  # the binary version; MD5 and size from the CIFAR page
+        RemoteFile(cifar.ARCHIVE, size=170052171, md5="c32a1d4ab5d03f1284b67883e8d87530"),
+    ),
+    sources=(MirrorSource("https://www.cs.toronto.edu/~kriz", suffix=""),),
+    classes=(
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ),
+    load=cifar.load_cifar10,
+    description="tiny photos, 32x32 RGB, 50,000 train / 10,000 test",
+)
+
+DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (MNIST, FASHION_MNIST, CIFAR10)}
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
@@ -117,24 +189,81 @@ def get_dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-def fetch_dataset(name: str, cache_dir: str | Path | None = None, force: bool = False) -> Path:
-    """Download and verify ``name`` into the cache (a cache hit does nothing); its folder."""
-    info = get_dataset_info(name)
-    folder = Path(cache_dir or default_cache_dir()) / info.name
-    return fetch_files(folder, info.files, info.sources, force=force)
-
-
-def load_dataset(spec: str, cache_dir: str | Path | None = None) -> DatasetSplits:
-    """Load a dataset by name into memory, fetching it first if it is not cached.
+def fetch_dataset(
+    name: str,
+    cache_dir: str | Path | None = None,
+    force: bool = False,
+    source: str | Path | None = None,
+) -> Path:
+    """Download and verify ``name`` into the cache (a cache hit does nothing); its folder.
 
     Args:
-        spec: ``"mnist"`` (more names and image folders come with the data issue).
-        cache_dir: where downloads are kept; default :func:`default_cache_dir`.
+        source: install from this local file (one-file datasets such as CIFAR-10's archive)
+            or folder (holding the files under their published names) instead of
+            downloading; checked against the same checksums.
+
+    Raises:
+        DataError: every source failed (the message says how to place the files by hand), or
+            a checksum mismatch.
+    """
+    info = get_dataset_info(name)
+    folder = Path(cache_dir or default_cache_dir()) / info.name
+    if source is not None:
+        return fetch_files(folder, info.files, (LocalSource(Path(source)),), force=True)
+    names = ", ".join(f.name for f in info.files)
+    one = len(info.files) == 1
+    hint = (
+        f"download {names} from another machine, then run `cnnlab data fetch {name} --from "
+        f"{'FILE' if one else 'FOLDER'}` or copy {'it' if one else 'them'} into {folder}/"
+    )
+    return fetch_files(folder, info.files, info.sources, force=force, hint=hint)
+
+
+def is_named_dataset(spec: str) -> bool:
+    """True for a catalogue name (``mnist``), False for anything else (a folder path)."""
+    return spec in DATASETS
+
+
+def load_dataset(
+    spec: str,
+    cache_dir: str | Path | None = None,
+    *,
+    image_size: tuple[int, int] | list[int] | None = None,
+    channels: int | None = None,
+    strict: bool = False,
+) -> DatasetSplits:
+    """Load a dataset into memory: a catalogue name (fetched first if not cached) or a folder
+    of images with one sub-folder per class.
+
+    Args:
+        spec: ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"`` or a folder path.
+        cache_dir: where downloads and decoded folders are kept; default
+            :func:`default_cache_dir`.
+        image_size: folders only: ``(H, W)`` every image is resized to; default the size of
+            the first training image.
+        channels: folders only: 1 (grey-scale) or 3 (RGB, the default).
+        strict: folders only: reject files that are not decodable images instead of skipping
+            them with a :class:`cnnlab.errors.DataWarning`.
 
     Returns:
-        :class:`DatasetSplits` with uint8 ``(N, C, H, W)`` images; ``val`` is None (see
-        :func:`cnnlab.data.dataset.split_validation`).
+        :class:`DatasetSplits` with uint8 ``(N, C, H, W)`` images; ``val`` is None unless the
+        folder has a ``val/`` split (see :func:`cnnlab.data.dataset.split_validation`).
+
+    Raises:
+        DataError: unknown name or missing folder, unreadable files, bad folder layout.
+        ConfigError: folder options given with a named dataset.
     """
-    info = get_dataset_info(spec)
-    folder = fetch_dataset(spec, cache_dir)
-    return info.load(folder, info.classes)
+    cache = Path(cache_dir or default_cache_dir())
+    if is_named_dataset(spec):
+        if image_size is not None or channels is not None or strict:
+            raise ConfigError(
+                f"expected --image-size, --channels and --strict only with an image folder, "
+                f"received data={spec!r} (a fixed dataset)"
+            )
+        info = get_dataset_info(spec)
+        return info.load(fetch_dataset(spec, cache), info.classes)
+    if not Path(spec).is_dir():
+        get_dataset_info(spec)  # raises: unknown name (lists the known ones)
+    size = tuple(image_size) if image_size is not None else first_image_size(spec)
+    options = FolderOptions((int(size[0]), int(size[1])), channels or 3, strict)
+    return load_image_folder(spec, options, cache)

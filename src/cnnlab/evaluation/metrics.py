@@ -46,3 +46,30 @@ def top_k_accuracy(logits: torch.Tensor, target: torch.Tensor, k: int) -> float:
     k = min(k, logits.shape[1])
     top = logits.topk(k, dim=1).indices
     return (top == target.unsqueeze(1)).any(1).double().mean().item()
+
+
+def worst_mistakes(
+    log_probs: torch.Tensor, target: torch.Tensor, classes: tuple[str, ...], count: int = 10
+) -> list[dict[str, object]]:
+    """The ``count`` misclassified examples with the highest loss, worst first: their index in
+    the split, true and predicted class, loss (``-log p(true)``), the probability given to the
+    predicted class and to the true one.
+
+    Shape:
+        ``(N, K) log-probabilities, (N,) -> list of at most count dicts``.
+    """
+    predicted = log_probs.argmax(1)
+    losses = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+    wrong = (predicted != target).nonzero().flatten()
+    order = wrong[losses[wrong].argsort(descending=True)][:count]
+    return [
+        {
+            "index": int(i),
+            "true": classes[int(target[i])],
+            "predicted": classes[int(predicted[i])],
+            "loss": float(losses[i]),
+            "probability": float(log_probs[i, predicted[i]].exp()),
+            "true_probability": float(log_probs[i, target[i]].exp()),
+        }
+        for i in order.tolist()
+    ]

@@ -276,7 +276,6 @@ class CifarResNet(_PooledLinearHead):
         return x
 
 
-
 # Variants as data: (block, blocks per stage) for the ImageNet layout, n for the CIFAR layout.
 IMAGENET_LAYOUTS: dict[str, tuple[type[BasicBlock | Bottleneck], list[int]]] = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),

@@ -2,12 +2,14 @@
 
 Imports nothing but NumPy and the standard library (a test blocks torch and imports it).
 ``functional`` holds the ops as forward/backward pairs, ``nn`` the torch.nn-style layers,
+``graph`` the executor that runs any network as a graph of ops (built by ``cnnlab.bridge``),
 ``optim`` the optimizers, ``schedules`` the learning-rate schedules shared with the torch
 engine, and ``gradcheck`` the numerical gradient check.
 """
 
 from cnnlab.scratch import functional, nn, optim, schedules
 from cnnlab.scratch.gradcheck import GradcheckResult, gradcheck, gradcheck_module, relative_error
+from cnnlab.scratch.graph import Graph, GraphNet, Node
 from cnnlab.scratch.nn import Module, Parameter, Sequential
 from cnnlab.scratch.optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from cnnlab.scratch.schedules import (
@@ -25,7 +27,10 @@ __all__ = [
     "ConstantLR",
     "CosineAnnealingLR",
     "GradcheckResult",
+    "Graph",
+    "GraphNet",
     "Module",
+    "Node",
     "OneCycleLR",
     "Optimizer",
     "Parameter",

@@ -6,11 +6,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from cnnlab.data.augment_spec import parse_augment
 from cnnlab.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+ENGINES = ("torch", "numpy")
 
 
 @dataclass
@@ -43,6 +45,17 @@ class TrainConfig:
     early_stopping: int = 0
     checkpoint_every: int = 0
     channels_last: bool = True
+    engine: str = "torch"  # "numpy": cnnlab.scratch via cnnlab.bridge (CPU only)
+    augment: str = ""  # --augment text (cnnlab.data.augment_spec); "" is none
+    image_size: list[int] | None = None  # image folders: [H, W]; None: the model's input
+    channels: int | None = None  # image folders: 1 or 3; None: the model's input channels
+    strict: bool = False  # image folders: reject undecodable files instead of skipping them
+    classes: list[str] | None = None  # keep only these classes (cnnlab.data.selection)
+    per_class: int | None = None  # ... and this many training examples of each (seeded)
+    finetune_from: str | None = None  # transfer: the run or checkpoint the weights come from
+    freeze: str = "none"  # transfer: cnnlab.training.freezing spec
+    lr_backbone: float | None = None  # transfer: learning rate of the trainable backbone layers
+    cache_features: bool = False  # transfer: train the head on cached backbone features
 
     def __post_init__(self) -> None:
         self.validate()
@@ -59,6 +72,11 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("monitor", self.monitor, MONITORS)
+        _choice("engine", self.engine, ENGINES)
+        if self.engine == "numpy" and self.device not in ("auto", "cpu"):
+            raise ConfigError(
+                f"expected device auto or cpu with engine numpy, received device={self.device!r}"
+            )
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"expected a finite learning rate > 0, received lr={self.lr!r}")
         for name in ("momentum", "weight_decay", "label_smoothing", "step_gamma"):
@@ -86,6 +104,21 @@ class TrainConfig:
             raise ConfigError(
                 f"expected device auto, cpu or cuda[:N], received device={self.device!r}"
             )
+        parse_augment(self.augment)  # raises on unknown names and impossible values
+        _validate_selection_and_transfer(self)
+        if self.image_size is not None:
+            self.image_size = list(self.image_size)
+            if len(self.image_size) != 2 or not all(
+                isinstance(v, int) and v >= 1 for v in self.image_size
+            ):
+                raise ConfigError(
+                    f"expected image_size [H, W] of whole numbers >= 1, "
+                    f"received image_size={self.image_size!r}"
+                )
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(
+                f"expected channels 1 (grey-scale) or 3 (RGB), received channels={self.channels!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,3 +141,42 @@ def _positive_int(name: str, value: int) -> None:
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"expected {name} in {', '.join(choices)}, received {name}={value!r}")
+
+
+def _validate_selection_and_transfer(config: TrainConfig) -> None:
+    """--classes/--per-class and the fine-tuning options (cnnlab.transfer); imports torch-using
+    modules only when those options are set (``import cnnlab.cli`` stays torch-free)."""
+    if config.classes is not None:
+        from cnnlab.data.selection import parse_classes
+
+        config.classes = parse_classes(config.classes)
+    if config.per_class is not None:
+        _positive_int("per_class", config.per_class)
+    if config.freeze != "none":
+        from cnnlab.training.freezing import parse_freeze
+
+        parse_freeze(config.freeze)
+    if config.finetune_from is None and (
+        config.freeze != "none" or config.cache_features or config.lr_backbone is not None
+    ):
+        raise ConfigError(
+            "expected freeze, cache_features and lr_backbone only when fine-tuning a trained "
+            f"run, received freeze={config.freeze!r}, cache_features={config.cache_features}, "
+            f"lr_backbone={config.lr_backbone} without finetune_from"
+        )
+    lr_b = config.lr_backbone
+    if lr_b is not None and not (
+        isinstance(lr_b, (int, float)) and math.isfinite(lr_b) and lr_b > 0
+    ):
+        raise ConfigError(f"expected a finite lr_backbone > 0, received lr_backbone={lr_b!r}")
+    if config.cache_features:
+        if getattr(config, "augment", ""):
+            raise ConfigError(
+                "expected no --augment with --cache-features (cached features of unaugmented "
+                f"images would be stale), received augment={config.augment!r}"
+            )
+        if config.freeze not in ("all", "head-only") or lr_b is not None:
+            raise ConfigError(
+                "expected a frozen backbone (--freeze all or --head-only, no --lr-backbone) with "
+                f"--cache-features, received freeze={config.freeze!r}, lr_backbone={lr_b}"
+            )

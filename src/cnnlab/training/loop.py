@@ -19,15 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.data.augment import Augmenter
 from cnnlab.data.dataset import DatasetSplits
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import CheckpointError, TrainingError
-from cnnlab.inference import compute_logits, to_model_layout
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.engine import build_engine
 from cnnlab.training.history import History
-from cnnlab.training.optim import build_optimizer, build_scheduler
 from cnnlab.training.progress import EpochProgress
 
 Logger = Callable[[str], None]
@@ -54,6 +54,7 @@ class Trainer:
         meta: extra checkpoint metadata (classes, input shape, ...).
         log: receives one human-readable line per epoch.
         progress: show a progress bar per epoch.
+        augmenter: random augmentation of training batches (never used for evaluation).
     """
 
     def __init__(
@@ -68,24 +69,25 @@ class Trainer:
         meta: dict[str, Any] | None = None,
         log: Logger | None = None,
         progress: bool = False,
+        augmenter: Augmenter | None = None,
     ) -> None:
         self.config = config
         self.device = device
         self.data = data
         self.preprocessing = preprocessing
-        self.channels_last = config.channels_last and device.type == "cpu"
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.model = model.to(device=device, memory_format=memory_format)
-        self.train_images = data.train.images.to(device)
-        self.train_labels = data.train.labels.to(device)
         self.steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
-        self.optimizer = build_optimizer(self.model.parameters(), config)
-        self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        # the engine does the arithmetic (torch autograd or the NumPy engine); the loop is shared
+        self.engine = build_engine(model, config, device, self.steps_per_epoch)
+        self.model = self.engine.model
+        self.device = self.engine.device
+        self.train_images = data.train.images.to(self.device)
+        self.train_labels = data.train.labels.to(self.device)
         self.callbacks = list(callbacks)
         self.checkpoint_path = checkpoint_path
         self.meta = dict(meta or {})
         self.log = log or (lambda line: None)
         self.show_progress = progress
+        self.augmenter = augmenter
         self.history = History()
         self.stop_training = False
         # position: the next step to run, and what the current epoch has accumulated so far
@@ -99,7 +101,7 @@ class Trainer:
         while self.epoch < cfg.epochs and not self.stop_training:
             started = time.perf_counter() - self.partial["seconds"]
             order = epoch_order(len(self.train_labels), cfg.seed, self.epoch)
-            self.model.train()
+            self.engine.train()
             with EpochProgress(
                 self.steps_per_epoch,
                 self.step,
@@ -121,16 +123,14 @@ class Trainer:
         return self.history
 
     def _train_step(self, batch: torch.Tensor) -> float:
-        x = self.preprocessing(self.train_images[batch])  # N x C x H x W, float, normalised
+        images = self.train_images[batch]  # N x C x H x W, uint8, as stored
+        if self.augmenter is not None:
+            # on the stored size, before padding: shifts are fractions of the stored image and
+            # fills are the image's own (draws from the global RNG, saved in checkpoints)
+            images = self.augmenter(images)  # N x C x H x W, float, 0-255
+        x = self.preprocessing(images)  # N x C x H' x W', float, padded and normalised
         y = self.train_labels[batch]
-        logits = self.model(to_model_layout(x, self.channels_last))
-        smoothing = self.config.label_smoothing
-        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
-        for aux in getattr(self.model, "aux_outputs", ()):  # GoogLeNet's side classifiers
-            loss = loss + self.model.aux_loss_weight * F.cross_entropy(
-                aux, y, label_smoothing=smoothing
-            )
-        value = loss.item()
+        value, correct = self.engine.forward_loss(x, y)
         if not math.isfinite(value):
             kept = (
                 f"; the last good checkpoint is {self.checkpoint_path}"
@@ -141,12 +141,9 @@ class Trainer:
                 f"expected a finite loss, received loss={value} at epoch {self.epoch + 1} step "
                 f"{self.step + 1} (global step {self._global_step() + 1}); training stopped{kept}"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        self.engine.step()
         self.partial["loss_sum"] += value * len(batch)
-        self.partial["correct"] += int((logits.argmax(1) == y).sum())
+        self.partial["correct"] += correct
         self.partial["seen"] += len(batch)
         return value
 
@@ -157,7 +154,7 @@ class Trainer:
             "accuracy": self.partial["correct"] / seen,
             "val_loss": math.nan,
             "val_accuracy": math.nan,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": self.engine.lr,
         }
         if self.data.val is not None:
             logs["val_loss"], logs["val_accuracy"] = self.evaluate_split(self.data.val)
@@ -172,9 +169,7 @@ class Trainer:
 
     def evaluate_split(self, split) -> tuple[float, float]:
         """Mean cross-entropy and accuracy of the current model on a split."""
-        logits = compute_logits(
-            self.model, split.images, self.preprocessing, channels_last=self.channels_last
-        )
+        logits = self.engine.logits(split.images, self.preprocessing)
         loss = F.cross_entropy(logits, split.labels).item()
         return loss, (logits.argmax(1) == split.labels).float().mean().item()
 
@@ -184,7 +179,8 @@ class Trainer:
     # ---- checkpoints ------------------------------------------------------------------------
     def save_weights(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         """A weights-only checkpoint (no training state)."""
-        save_checkpoint(path, Checkpoint(self.model.state_dict(), {**self.meta, **(extra or {})}))
+        state = self.engine.model_state()
+        save_checkpoint(path, Checkpoint(state, {**self.meta, **(extra or {})}))
 
     def save_state(self) -> None:
         """A resumable checkpoint of everything, at ``checkpoint_path`` (if set)."""
@@ -194,8 +190,7 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "partial": dict(self.partial),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            **self.engine.state_dict(),  # optimizer, scheduler (and the NumPy engine's RNG)
             "callbacks": {cb.key: cb.state_dict() for cb in self.callbacks},
             "history": self.history.to_dict(),
             "rng": {"torch": torch.get_rng_state()},
@@ -203,7 +198,8 @@ class Trainer:
         if torch.cuda.is_available():
             training["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         meta = {**self.meta, "epoch": self.epoch, "step": self.step}
-        save_checkpoint(self.checkpoint_path, Checkpoint(self.model.state_dict(), meta, training))
+        state = self.engine.model_state()
+        save_checkpoint(self.checkpoint_path, Checkpoint(state, meta, training))
 
     def restore(self, path: Path) -> None:
         """Continue from a resumable checkpoint written by :meth:`save_state`."""
@@ -211,9 +207,8 @@ class Trainer:
         if not ckpt.training:
             raise CheckpointError(f"expected a resumable checkpoint, received weights-only {path}")
         state = ckpt.training
-        self.model.load_state_dict(ckpt.model_state)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.engine.load_model_state(ckpt.model_state)
+        self.engine.load_state_dict(state)
         for callback in self.callbacks:
             callback.load_state_dict(state["callbacks"][callback.key])
         self.history = History.from_dict(state["history"])

@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
 
 import torch
 
+from cnnlab.scratch import schedules
 from cnnlab.training.config import TrainConfig
 
 
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter], config: TrainConfig
-) -> torch.optim.Optimizer:
+    params: Iterable[Any], config: TrainConfig, optim: ModuleType = torch.optim
+) -> Any:
     """The optimizer named by ``config.optimizer``.
 
     ``sgd`` is plain SGD, ``momentum`` SGD with momentum, ``nesterov`` SGD with Nesterov
     momentum; ``adam``, ``adamw`` and ``rmsprop`` are torch's with their default betas/alpha.
+
+    Args:
+        params: the parameters to optimise.
+        config: the run's configuration.
+        optim: where the optimizer classes come from: ``torch.optim``, or ``cnnlab.scratch``
+            for the NumPy engine (same class names, signatures and update rules).
     """
     lr, wd, name = config.lr, config.weight_decay, config.optimizer
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+        return optim.SGD(params, lr=lr, weight_decay=wd)
     if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(
+        return optim.SGD(
             params, lr=lr, momentum=config.momentum, nesterov=name == "nesterov", weight_decay=wd
         )
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+        return optim.AdamW(params, lr=lr, weight_decay=wd)
+    return optim.RMSprop(params, lr=lr, weight_decay=wd)
 
 
 def build_scheduler(
@@ -53,6 +62,24 @@ def build_scheduler(
     if config.schedule == "onecycle":
         has_momentum = config.optimizer not in ("sgd", "rmsprop")
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total, cycle_momentum=has_momentum
+            optimizer,
+            max_lr=[group["lr"] for group in optimizer.param_groups],  # --lr-backbone: 2 groups
+            total_steps=total,
+            cycle_momentum=has_momentum,
         )
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def build_schedule(config: TrainConfig, steps_per_epoch: int) -> schedules.Schedule:
+    """The same schedules as :func:`build_scheduler`, as pure functions of the step
+    (:mod:`cnnlab.scratch.schedules`, applied with ``apply_schedule``) for the NumPy engine;
+    ``tests/bridge`` checks that both give the same learning rate at every step."""
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "step":
+        return schedules.StepLR(config.lr, config.step_epochs * steps_per_epoch, config.step_gamma)
+    if config.schedule == "cosine":
+        return schedules.CosineAnnealingLR(config.lr, total)
+    if config.schedule == "onecycle":
+        has_momentum = config.optimizer not in ("sgd", "rmsprop")
+        return schedules.OneCycleLR(config.lr, total, cycle_momentum=has_momentum)
+    return schedules.ConstantLR(config.lr)

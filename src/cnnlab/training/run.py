@@ -23,8 +23,9 @@ import torch
 from torch import nn
 
 from cnnlab.data.dataset import DatasetSplits, split_validation
-from cnnlab.data.datasets import load_dataset
+from cnnlab.data.datasets import is_named_dataset, load_dataset
 from cnnlab.data.preprocess import Preprocessing, fit_preprocessing
+from cnnlab.data.selection import select
 from cnnlab.errors import CheckpointError, ConfigError, ModelError
 from cnnlab.fileio import atomic_write_json
 from cnnlab.inference import resolve_device
@@ -32,8 +33,10 @@ from cnnlab.registry import create_model
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.freezing import apply_freeze
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
+from cnnlab.training.run_data import build_augmenter, folder_options, resolve_data_spec
 
 CONFIG_FILE = "config.json"
 HISTORY_JSON = "history.json"
@@ -81,33 +84,47 @@ def fit(
     else:
         if model is None or data is None:
             raise ConfigError("expected a model name and data to train on, received none")
-        spec = data if isinstance(data, str) else data.name
+        spec = resolve_data_spec(data if isinstance(data, str) else data.name)
         config = TrainConfig(model=model, data=spec, **options)
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
             ensure_new_run_dir(run_dir)
-    splits = load_dataset(config.data, cache_dir) if isinstance(data, str) or data is None else data
+    data_options = folder_options(config)
+    if isinstance(data, str) or data is None:
+        splits = load_dataset(config.data, cache_dir, **data_options)
+    else:
+        splits = data
+    splits = select(splits, config.classes, config.per_class, config.seed)  # --classes ...
     splits = _with_validation(splits, config)
     torch.manual_seed(config.seed)
     channels = splits.train.image_shape[0]
     net = create_model(
         config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
     )
-    preprocessing = choose_preprocessing(net, splits)
+    saved_meta = read_run_config(run_dir).get("meta") if resume is not None else None
+    preprocessing, transfer_meta = _network_start(net, splits, config, saved_meta)
     meta = run_meta(net, splits, preprocessing, config)
+    meta.update(transfer_meta)
+    augmenter, augment_meta = build_augmenter(config, splits.train, saved_meta)
+    meta.update(augment_meta, data_options=data_options)
     if run_dir is not None and resume is None:
         atomic_write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "meta": meta})
+    inputs = (net, splits, preprocessing, config)
+    if config.cache_features:  # the head trains on the frozen backbone's cached features
+        from cnnlab.transfer import feature_training
+
+        if resume is not None and (run_dir / LAST).is_file():
+            net.load_state_dict(load_checkpoint(run_dir / LAST).model_state)
+        inputs = feature_training(net, splits, preprocessing, config, cache_dir, verbose)
     trainer = Trainer(
-        net,
-        splits,
-        preprocessing,
-        config,
+        *inputs,
         resolve_device(config.device),
         callbacks=[*_builtin_callbacks(run_dir, config), *callbacks],
         checkpoint_path=run_dir / LAST if run_dir is not None else None,
         meta=meta,
         log=_stderr if verbose else None,
         progress=sys.stderr.isatty() if progress is None else progress,
+        augmenter=augmenter,
     )
     if resume is not None and (run_dir / LAST).is_file():
         trainer.restore(run_dir / LAST)
@@ -118,6 +135,22 @@ def fit(
 
         plot_history(history, run_dir / CURVES, title=f"{config.model} on {config.data}")
     return history
+
+
+def _network_start(
+    net: nn.Module, splits: DatasetSplits, config: TrainConfig, saved_meta: dict[str, Any] | None
+) -> tuple[Preprocessing, dict[str, Any]]:
+    """The run's preprocessing and extra metadata: the class selection and, for fine-tuning,
+    the source's weights, the freeze and what was frozen (:mod:`cnnlab.transfer`)."""
+    extra: dict[str, Any] = {}
+    if config.classes is not None or config.per_class is not None:
+        extra["selection"] = {"classes": config.classes, "per_class": config.per_class}
+    if config.finetune_from is None:
+        return choose_preprocessing(net, splits), extra
+    from cnnlab.transfer import prepare_finetune
+
+    preprocessing, frozen, info = prepare_finetune(net, config, splits, saved_meta)
+    return preprocessing, {**extra, "frozen": frozen, "finetune": info}
 
 
 def ensure_new_run_dir(path: Path) -> None:
@@ -254,6 +287,21 @@ class Run:
     def data(self) -> str | None:
         return self.meta.get("data")
 
+    @property
+    def data_options(self) -> dict[str, Any]:
+        """``load_dataset`` options that reproduce the run's data (image folders)."""
+        return dict(self.meta.get("data_options") or {})
+
+    def data_options_for(self, spec: str) -> dict[str, Any]:
+        """``load_dataset`` options converting ``spec`` as the run's training data was: the
+        saved options for the run's own data, its image size and channels for another folder."""
+        if spec == self.data:
+            return self.data_options
+        if is_named_dataset(spec):
+            return {}
+        prep = self.preprocessing
+        return {"image_size": list(prep.image_size), "channels": prep.channels}
+
 
 def load_run(path: str | Path, checkpoint: str = "best") -> Run:
     """Load a run directory (its ``best`` or ``last`` checkpoint) or a checkpoint file.
@@ -283,6 +331,8 @@ def load_run(path: str | Path, checkpoint: str = "best") -> Run:
         )
     ckpt = load_checkpoint(file)
     model = model_from_checkpoint(ckpt, file)
+    if "frozen" in ckpt.meta:  # a fine-tuned run: the same parameters stay non-trainable
+        apply_freeze(model, ckpt.meta["frozen"])
     return Run(
         path,
         file,

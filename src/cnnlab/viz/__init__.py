@@ -1,1 +1,43 @@
-"""Pictures (matplotlib is imported only inside this package)."""
+"""Pictures (matplotlib is imported only inside this package).
+
+Every picture command of the CLI has a Python face here, resolved lazily (PEP 562) so that
+``import cnnlab.viz`` stays cheap::
+
+    plot_run(run, output="curves.png")                    cnnlab plot RUN
+    plot_history(history, path, title="")                 (what training writes as curves.png)
+    overfitting_epoch(history) / best_epoch(history)
+    plot_features(run, image, output, layers, invert)     cnnlab features RUN IMAGE
+    feature_maps(run, image, layers, invert) -> [FeatureMaps]
+    plot_filters(run_or_model, output, layer)             cnnlab filters RUN
+    conv_filters(run_or_model, layer) -> Filters
+    plot_cam(run, image, output, target, layer, invert)   cnnlab cam RUN IMAGE
+    class_maps(run, image, target, layer, invert) -> ClassMaps;  grad_cam(model, x, layer)
+    plot_confusion(run_or_report, output, data, split, normalize)   cnnlab confusion RUN
+"""
+
+from __future__ import annotations
+
+from cnnlab._lazy import lazy_api
+
+_API: dict[str, str] = {
+    "best_epoch": "cnnlab.viz.plots",
+    "overfitting_epoch": "cnnlab.viz.plots",
+    "plot_history": "cnnlab.viz.plots",
+    "plot_run": "cnnlab.viz.plots",
+    "FeatureMaps": "cnnlab.viz.features",
+    "feature_maps": "cnnlab.viz.features",
+    "plot_features": "cnnlab.viz.features",
+    "Filters": "cnnlab.viz.filters",
+    "conv_filters": "cnnlab.viz.filters",
+    "plot_filters": "cnnlab.viz.filters",
+    "ClassMaps": "cnnlab.viz.cam",
+    "class_maps": "cnnlab.viz.cam",
+    "grad_cam": "cnnlab.viz.cam",
+    "plot_cam": "cnnlab.viz.cam",
+    "plot_confusion": "cnnlab.viz.confusion",
+}
+
+__all__ = sorted(_API)
+
+
+__getattr__, __dir__ = lazy_api(__name__, globals(), _API)

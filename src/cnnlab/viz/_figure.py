@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
 from cnnlab.fileio import atomic_write_bytes
@@ -29,3 +30,8 @@ def save_figure(figure: Figure, path: str | Path, dpi: int = 110) -> Path:
 def new_figure(width: float, height: float) -> Figure:
     """A figure of ``width`` x ``height`` inches."""
     return plt.figure(figsize=(width, height))
+
+
+def colormap(name: str, bad: str = "white") -> Colormap:
+    """A copy of the colour map ``name`` drawing NaN (grid gaps) in ``bad``."""
+    return matplotlib.colormaps[name].with_extremes(bad=bad)

@@ -1,60 +1,119 @@
-"""Training curves: training against validation accuracy and loss per epoch."""
+"""Training curves: training against validation accuracy and loss per epoch (seed 000)."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+from cnnlab.errors import CheckpointError
 from cnnlab.training.history import History
+from cnnlab.training.run import HISTORY_JSON, read_run_config
 from cnnlab.viz._figure import new_figure, save_figure
 
+#: How far above its best the last validation loss must end for a rise to count as one.
+RISE_TOLERANCE = 0.02
 
-def overfitting_epoch(history: History) -> int | None:
-    """First epoch after which validation loss rose twice in a row while training loss fell.
+
+def best_epoch(history: History) -> int | None:
+    """The epoch (1-based) of the lowest validation loss; None without validation."""
+    val = history.history["val_loss"]
+    finite = [i for i, v in enumerate(val) if not math.isnan(v)]
+    if not finite:
+        return None
+    return history.epoch[min(finite, key=lambda i: val[i])]
+
+
+def overfitting_epoch(history: History, tolerance: float = RISE_TOLERANCE) -> int | None:
+    """The epoch after which the model overfits: validation loss rises while training loss
+    keeps falling (seed 000's picture of overfitting).
+
+    That is the epoch ``b`` of the lowest validation loss when at least two epochs follow it,
+    the last validation loss ends more than ``tolerance`` (relative) above the lowest, and the
+    last training loss is below the training loss at ``b``.
 
     Returns:
-        The 1-based epoch where the validation loss was lowest before that rise, or None.
+        The 1-based epoch ``b``, or None (no validation, or no such rise).
     """
+    best = best_epoch(history)
+    if best is None:
+        return None
+    b = history.epoch.index(best)
     loss, val = history.history["loss"], history.history["val_loss"]
-    for i in range(2, len(val)):
-        if any(math.isnan(v) for v in val[i - 2 : i + 1]):
-            continue
-        if val[i] > val[i - 1] > val[i - 2] and loss[i] < loss[i - 1] < loss[i - 2]:
-            return history.epoch[i - 2]
-    return None
+    if len(val) - b < 3 or math.isnan(val[-1]):
+        return None
+    rises = val[-1] > val[b] * (1 + tolerance)
+    return best if rises and loss[-1] < loss[b] else None
 
 
 def plot_history(history: History, path: str | Path, title: str = "") -> Path:
     """Two panels (accuracy, loss), training vs validation, best validation loss marked and
-    overfitting called out when validation loss rises while training loss falls."""
-    figure = new_figure(11, 4.2)
+    overfitting called out (shaded, and in the title) when validation loss rises while training
+    loss falls.
+
+    Returns:
+        The PNG written.
+    """
+    figure = new_figure(11, 4.4)
+    figure.set_layout_engine("constrained")  # room for a two-line title
     epochs = history.epoch
     h = history.history
-    has_val = any(not math.isnan(v) for v in h["val_loss"])
-    best = None
-    if has_val:
-        best_index = min(range(len(epochs)), key=lambda i: h["val_loss"][i])
-        best = epochs[best_index]
-    for column, (metric, label) in enumerate((("accuracy", "Accuracy"), ("loss", "Loss"))):
+    best = best_epoch(history)
+    start = overfitting_epoch(history)
+    for column, metric in enumerate(("accuracy", "loss")):
         axes = figure.add_subplot(1, 2, column + 1)
         axes.plot(epochs, h[metric], "o-", label=f"training {metric}")
-        if has_val:
+        if best is not None:
             axes.plot(epochs, h[f"val_{metric}"], "s-", label=f"validation {metric}")
-            axes.axvline(
-                best,
-                color="grey",
-                linestyle="--",
-                linewidth=1,
-                label=f"best val_loss (epoch {best})",
+            i = epochs.index(best)
+            axes.axvline(best, color="grey", linestyle="--", linewidth=1)
+            axes.plot(
+                [best],
+                [h[f"val_{metric}"][i]],
+                marker="*",
+                markersize=14,
+                color="goldenrod",
+                linestyle="none",
+                label=f"best val_loss (epoch {best}: {h['val_loss'][i]:.4f})",
             )
+        if start is not None:
+            axes.axvspan(start, epochs[-1], color="firebrick", alpha=0.08, label="overfitting")
         axes.set_xlabel("epoch")
-        axes.set_ylabel(label.lower())
-        axes.set_title(f"Training and validation {label.lower()}")
+        axes.set_ylabel(metric)
+        axes.set_title(f"Training and validation {metric}")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
         if len(epochs) < 15:
             axes.set_xticks(epochs)
-    start = overfitting_epoch(history) if has_val else None
-    note = f" — overfitting after epoch {start}: val_loss rises while loss falls" if start else ""
+    note = (
+        f"\noverfitting after epoch {start}: validation loss rises while training loss falls"
+        if start
+        else ""
+    )
     figure.suptitle((title or "Training curves") + note, color="firebrick" if start else "black")
     return save_figure(figure, path)
+
+
+def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:
+    """:func:`plot_history` of a run directory, titled with its model and data.
+
+    Raises:
+        CheckpointError: not a run directory, or a run without a readable history.
+    """
+    run = Path(run)
+    if not run.is_dir():
+        missing = "" if run.exists() else " (no such path)"
+        raise CheckpointError(
+            f"expected a run directory (with {HISTORY_JSON}), received {run}{missing}"
+        )
+    config = read_run_config(run)["config"]
+    path = run / HISTORY_JSON
+    try:
+        history = History.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"expected a run with a readable {HISTORY_JSON}, received {run} ({exc})"
+        ) from None
+    if not history.epoch:
+        raise CheckpointError(f"expected a run with at least one epoch, received {run}")
+    return plot_history(history, output, title=f"{config['model']} on {config['data']}")

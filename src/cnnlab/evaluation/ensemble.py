@@ -1,0 +1,166 @@
+"""Ensembles: several trained runs voting on the same split (seed 002: 1-2% for several times
+the compute, a competition trick rather than a production one).
+
+Combine rules:
+
+- ``mean-prob``: average the members' softmax probabilities (the usual rule);
+- ``mean-logit``: average their logits, then softmax;
+- ``vote``: each member votes for its top class; ties go to the class with the higher mean
+  probability. A vote has no probability, so its loss is reported as None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import ConfigError
+from cnnlab.evaluation.evaluate import load_split
+from cnnlab.inference import compute_logits
+from cnnlab.training.run import Run, load_run
+
+COMBINE_RULES = ("mean-prob", "mean-logit", "vote")
+
+
+@dataclass
+class EnsembleReport:
+    """What :func:`ensemble` returns; ``to_dict()`` is ``cnnlab ensemble --json``."""
+
+    data: str
+    split: str
+    examples: int
+    combine: str
+    accuracy: float
+    loss: float | None
+    members: list[dict[str, Any]]
+
+    @property
+    def gain(self) -> float:
+        """Ensemble accuracy minus the best member's."""
+        return self.accuracy - max(m["accuracy"] for m in self.members)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "split": self.split,
+            "examples": self.examples,
+            "combine": self.combine,
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "gain_over_best_member": self.gain,
+            "members": self.members,
+        }
+
+    def render(self) -> str:
+        lines = [f"{self.data} {self.split} split, {self.examples} examples"]
+        for m in self.members:
+            lines.append(f"  member {m['run']}: accuracy {m['accuracy']:.4%}  loss {m['loss']:.4f}")
+        loss = f"  loss {self.loss:.4f}" if self.loss is not None else ""
+        lines.append(
+            f"ensemble ({self.combine}, {len(self.members)} members): accuracy "
+            f"{self.accuracy:.4%}{loss}  ({self.gain:+.2%} over the best member)"
+        )
+        return "\n".join(lines)
+
+
+def check_members(runs: Sequence[Run], tolerance: float = 0.01) -> None:
+    """Members must share classes and preprocessing: the same stored size, input size and
+    channels, and normalisation constants within ``tolerance`` (on the 0-1 pixel scale:
+    members trained on the same data with other seeds hold out other validation images, so
+    their statistics differ in the fourth decimal; each member still applies its own).
+
+    Raises:
+        ConfigError: fewer than two members, or the first difference found, naming both runs.
+    """
+    if len(runs) < 2:
+        raise ConfigError(f"expected at least 2 runs for an ensemble, received {len(runs)}")
+    first = runs[0]
+    for other in runs[1:]:
+        if other.classes != first.classes:
+            raise ConfigError(
+                f"expected ensemble members with the same classes, received {first.path} with "
+                f"classes {list(first.classes)} and {other.path} with {list(other.classes)}"
+            )
+        a, b = first.preprocessing.to_dict(), other.preprocessing.to_dict()
+        for key in a:
+            close = key in ("mean", "std") and all(
+                abs(x - y) <= tolerance for x, y in zip(a[key], b[key])
+            )
+            if a[key] != b[key] and not close:
+                raise ConfigError(
+                    f"expected ensemble members with the same preprocessing, received "
+                    f"{first.path} with {key}={a[key]} and {other.path} with {key}={b[key]}"
+                )
+
+
+def combine_logits(logits: Sequence[torch.Tensor], rule: str) -> tuple[torch.Tensor, bool]:
+    """Combine the members' logits into scores whose argmax is the ensemble's prediction.
+
+    Returns:
+        ``(scores, scores_are_log_probabilities)``.
+
+    Shape:
+        ``M x (N, K) -> (N, K)``.
+    """
+    stacked = torch.stack(list(logits))  # M x N x K
+    if rule == "mean-prob":
+        return stacked.softmax(2).mean(0).clamp_min(1e-30).log(), True
+    if rule == "mean-logit":
+        return stacked.mean(0).log_softmax(1), True
+    if rule == "vote":
+        votes = F.one_hot(stacked.argmax(2), stacked.shape[2]).sum(0).double()  # N x K
+        return votes + 1e-3 * stacked.softmax(2).mean(0).double(), False  # ties: mean prob
+    raise ConfigError(f"expected combine in {', '.join(COMBINE_RULES)}, received combine={rule!r}")
+
+
+def ensemble(
+    runs: Sequence[str | Path | Run],
+    data: str | None = None,
+    split: str = "test",
+    combine: str = "mean-prob",
+    cache_dir: str | Path | None = None,
+    batch_size: int = 1000,
+) -> EnsembleReport:
+    """Evaluate every member and their combination on the same split.
+
+    Args:
+        runs: run directories, checkpoints or loaded runs.
+        data: dataset spec; default the first member's (with its class selection).
+        combine: ``mean-prob``, ``mean-logit`` or ``vote``.
+
+    Raises:
+        ConfigError: an unknown rule, or members that differ in classes or preprocessing.
+    """
+    if combine not in COMBINE_RULES:
+        raise ConfigError(
+            f"expected combine in {', '.join(COMBINE_RULES)}, received combine={combine!r}"
+        )
+    members = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    check_members(members)
+    spec, dataset = load_split(members[0], data, split, cache_dir)
+    labels = dataset.labels
+    logits = [compute_logits(m.model, dataset.images, m.preprocessing, batch_size) for m in members]
+    rows = [
+        {
+            "run": str(m.path),
+            "checkpoint": str(m.checkpoint),
+            "accuracy": (z.argmax(1) == labels).double().mean().item(),
+            "loss": F.cross_entropy(z, labels).item(),
+        }
+        for m, z in zip(members, logits)
+    ]
+    scores, are_log_probs = combine_logits(logits, combine)
+    return EnsembleReport(
+        data=spec,
+        split=split,
+        examples=len(dataset),
+        combine=combine,
+        accuracy=(scores.argmax(1) == labels).double().mean().item(),
+        loss=F.nll_loss(scores.float(), labels).item() if are_log_probs else None,
+        members=rows,
+    )

@@ -1,0 +1,141 @@
+"""The ops a :class:`cnnlab.scratch.graph.Graph` node can run.
+
+An op is ``forward(*inputs) -> (out, cache)`` and ``backward(grad_out, cache, needs) -> one
+gradient per input`` (``None`` where ``needs`` says the input needs none). Parameter gradients
+are not returned: layers add them into their parameters' ``.grad`` (``+=``) themselves.
+
+:class:`LayerOp` runs any scratch layer (:mod:`cnnlab.scratch.nn`) but keeps the layer's cache
+in the *node*, not in the layer, so one layer object may be called by several nodes (a ReLU
+module used twice in a residual block) and every call still has its own backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from cnnlab.scratch.functional.tensor import (
+    add_backward,
+    concatenate,
+    concatenate_backward,
+    getitem_backward,
+    pad,
+    pad_backward,
+)
+from cnnlab.scratch.nn.module import Module
+
+Grads = tuple[np.ndarray | None, ...]
+
+
+class Op(Protocol):
+    """What a graph node runs."""
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]: ...
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads: ...
+
+
+class LayerOp:
+    """A scratch layer as a graph op (its parameters live in the layer).
+
+    Shape:
+        whatever the layer does.
+    """
+
+    def __init__(self, layer: Module) -> None:
+        self.layer = layer
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        (x,) = inputs
+        out = self.layer.forward(x)
+        return out, self.layer._saved()  # take the cache out of the layer, into the node
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        self.layer._save_for_backward(cache)
+        return (self.layer.backward(grad_out, needs_input_grad=needs[0]),)
+
+    def __repr__(self) -> str:
+        return repr(self.layer)
+
+
+class IdentityOp:
+    """Returns its input (``nn.Identity``).
+
+    Shape:
+        ``(*) -> (*)``.
+    """
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        return inputs[0], None
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return (grad_out,)
+
+
+class AddOp:
+    """``a + b`` with broadcasting (residual connections).
+
+    Shape:
+        ``a, b -> broadcast(a, b)``.
+    """
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        a, b = inputs
+        return a + b, (a.shape, b.shape)
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return add_backward(grad_out, *cache)
+
+
+class CatOp:
+    """``torch.cat(inputs, dim)`` (Inception's branches).
+
+    Shape:
+        ``[(N, C_i, H, W)] -> (N, sum(C_i), H, W)`` for ``dim=1``.
+    """
+
+    def __init__(self, dim: int = 1) -> None:
+        self.dim = dim
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        return concatenate(list(inputs), self.dim), [x.shape[self.dim] for x in inputs]
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return tuple(concatenate_backward(grad_out, cache, self.dim))
+
+
+class GetItemOp:
+    """``x[index]`` with basic indexing (ints, slices with steps, ``...``, ``None``).
+
+    Shape:
+        ``x.shape -> x[index].shape``.
+    """
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        (x,) = inputs
+        return np.ascontiguousarray(x[self.index]), x.shape
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return (getitem_backward(grad_out, cache, self.index),)
+
+
+class PadOp:
+    """Constant padding in ``torch.nn.functional.pad``'s argument order.
+
+    Shape:
+        ``(*, D_k) -> (*, D_k + before_k + after_k)``.
+    """
+
+    def __init__(self, pad: Sequence[int], value: float = 0.0) -> None:
+        self.pad, self.value = tuple(pad), value
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        return pad(inputs[0], self.pad, self.value), None
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return (pad_backward(grad_out, self.pad),)

@@ -1,0 +1,141 @@
+"""The engine seam: what the training loop asks of whichever engine does the arithmetic.
+
+The :class:`~cnnlab.training.loop.Trainer` owns the loop (batches, epochs, callbacks, history,
+checkpoints); an engine owns the model's numbers and the optimizer. Two engines implement
+:class:`Engine`: :class:`TorchEngine` (autograd) and
+:class:`cnnlab.training.numpy_engine.NumpyEngine` (the scratch engine via the bridge). Both take
+a preprocessed torch batch and keep the model's state as a torch ``state_dict`` with the same
+keys, so checkpoints, ``load_run``, ``evaluate``, ``predict`` and viz never see the difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.data.preprocess import Preprocessing
+from cnnlab.inference import compute_logits, to_model_layout
+from cnnlab.training.config import TrainConfig
+from cnnlab.training.freezing import param_groups, set_train_mode
+from cnnlab.training.optim import build_optimizer, build_scheduler
+
+
+class Engine(Protocol):
+    """One training engine.
+
+    Attributes:
+        model: the torch model (for the NumPy engine, a twin whose weights
+            :meth:`model_state` brings up to date).
+        device: where batches must be for :meth:`forward_loss`.
+    """
+
+    model: nn.Module
+    device: torch.device
+
+    def train(self) -> None:
+        """Switch the model to training mode."""
+
+    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        """Forward a preprocessed batch; returns the loss (auxiliary heads included) and the
+        number of correct predictions. Shape: x ``(N, C, H, W)`` float, y ``(N,)``."""
+
+    def step(self) -> None:
+        """Backpropagate the last :meth:`forward_loss`, update the weights, advance the
+        schedule."""
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+
+    def logits(self, images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+        """Eval-mode logits of uint8 images. Shape: ``(N, C, H, W) -> (N, classes)``."""
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The model's ``state_dict`` (torch tensors, torch keys)."""
+
+    def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a ``state_dict`` written by :meth:`model_state` (by either engine)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer, schedule and engine RNG state (checkpointable: tensors and JSON)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (extra keys are ignored)."""
+
+
+def aux_loss_weight(model: nn.Module) -> float:
+    """Weight of the auxiliary classifiers' losses (GoogLeNet's 0.3; 0 for other models)."""
+    return float(getattr(model, "aux_loss_weight", 0.0))
+
+
+class TorchEngine:
+    """Autograd and ``torch.optim`` (channels-last memory on the CPU when configured)."""
+
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, device: torch.device, steps_per_epoch: int
+    ) -> None:
+        self.device = device
+        self.channels_last = config.channels_last and device.type == "cpu"
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model = model.to(device=device, memory_format=memory_format)
+        groups = param_groups(self.model, config.lr, config.lr_backbone)  # trainable only
+        self.optimizer = build_optimizer(groups, config)
+        self.scheduler = build_scheduler(self.optimizer, config, steps_per_epoch)
+        self.label_smoothing = config.label_smoothing
+        self._loss: torch.Tensor | None = None
+
+    def train(self) -> None:
+        set_train_mode(self.model)  # frozen BatchNorm layers stay in eval mode
+
+    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        logits = self.model(to_model_layout(x, self.channels_last))
+        smoothing = self.label_smoothing
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        for aux in getattr(self.model, "aux_outputs", ()):  # GoogLeNet's side classifiers
+            loss = loss + aux_loss_weight(self.model) * F.cross_entropy(
+                aux, y, label_smoothing=smoothing
+            )
+        self._loss = loss
+        return loss.item(), int((logits.argmax(1) == y).sum())
+
+    def step(self) -> None:
+        assert self._loss is not None, "step() needs a forward_loss() first"
+        self.optimizer.zero_grad(set_to_none=True)
+        self._loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self._loss = None
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def logits(self, images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+        return compute_logits(self.model, images, preprocessing, channels_last=self.channels_last)
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def build_engine(
+    model: nn.Module, config: TrainConfig, device: torch.device, steps_per_epoch: int
+) -> Engine:
+    """The engine ``config.engine`` names (``"torch"`` or ``"numpy"``)."""
+    if config.engine == "numpy":
+        from cnnlab.training.numpy_engine import NumpyEngine
+
+        return NumpyEngine(model, config, steps_per_epoch)
+    return TorchEngine(model, config, device, steps_per_epoch)

@@ -1,0 +1,191 @@
+"""``cnnlab report RUN``: one self-contained HTML page about a run.
+
+The page holds the run's configuration, the network's summary table (trainable and frozen
+parameters), the training curves, the confusion matrix, per-class precision/recall/F1 and a
+gallery of the misclassified test images with the highest loss. Pictures are embedded as
+base64 PNG ``data:`` URIs and the styles are inline, so the file opens anywhere without a
+network or the run directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cnnlab.evaluation.evaluate import EvaluationReport, evaluate, load_split
+from cnnlab.fileio import atomic_write_text
+from cnnlab.training.run import CONFIG_FILE, CURVES, Run, load_run, read_run_config
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-bottom:1px solid #eee}
+th{text-align:left;background:#f6f6f6}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.gallery{display:flex;flex-wrap:wrap;gap:12px}.gallery figure{margin:0;text-align:center;
+font-size:12px}.gallery img{image-rendering:pixelated;border:1px solid #ccc}
+.headline{font-size:1.15em}
+"""
+
+
+def png_data_uri(data: bytes) -> str:
+    """``data:image/png;base64,...`` for PNG bytes."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def image_png(image: torch.Tensor, scale: int = 3) -> bytes:
+    """A stored uint8 image as PNG bytes, enlarged ``scale`` times (nearest neighbour).
+
+    Shape:
+        ``(C, H, W)`` uint8, C in {1, 3}.
+    """
+    array = image.permute(1, 2, 0).numpy().astype(np.uint8)  # H x W x C
+    picture = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f'<td class="n">{value:.4f}</td>'
+        if isinstance(value, int):
+            return f'<td class="n">{value:,}</td>'
+        return f"<td>{html.escape(str(value))}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure_png(draw: Any) -> bytes:
+    """Bytes of a PNG a viz function writes to a path (``draw(path)``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "figure.png"
+        draw(path)
+        return path.read_bytes()
+
+
+def _curves_png(run: Run) -> bytes | None:
+    if run.path.is_dir() and (run.path / CURVES).is_file():
+        return (run.path / CURVES).read_bytes()
+    if run.history is None:
+        return None
+    from cnnlab.viz.plots import plot_history
+
+    return _figure_png(lambda p: plot_history(run.history, p))
+
+
+def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
+    from cnnlab.analysis import summary
+
+    s = summary(run.model, run.meta["input_shape"])
+    rows = [
+        [
+            layer.name,
+            layer.type,
+            "x".join(map(str, layer.output_shape)) if layer.output_shape else "",
+            layer.trainable_params,
+            layer.non_trainable_params,
+            layer.macs,
+        ]
+        for layer in s.layers
+    ]
+    totals = (
+        f"Total params {s.total_params:,} &middot; trainable {s.trainable_params:,} &middot; "
+        f"non-trainable (frozen or running statistics) {s.non_trainable_params:,} &middot; "
+        f"MACs {s.macs:,}"
+    )
+    return rows, totals
+
+
+def build_report_html(run: Run, report: EvaluationReport, images: torch.Tensor) -> str:
+    """The page's HTML for a loaded run, its evaluation and the evaluated split's images."""
+    title = html.escape(f"{run.meta['model']['name']} run {run.path}")
+    config: dict[str, Any] = {}
+    if run.path.is_dir() and (run.path / CONFIG_FILE).is_file():
+        config = read_run_config(run.path).get("config", {})
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
+        f"<p class='headline'>Test accuracy <b>{report.accuracy:.2%}</b> &middot; loss "
+        f"{report.loss:.4f} &middot; {report.examples:,} images of {html.escape(report.data)} "
+        f"({html.escape(report.split)} split) &middot; checkpoint "
+        f"{html.escape(Path(report.checkpoint).name)}</p>",
+        "<h2>Configuration</h2>",
+        _table(["option", "value"], [[k, json.dumps(v)] for k, v in config.items()])
+        if config
+        else "<p>(a checkpoint file: no run configuration)</p>",
+    ]
+    if "finetune" in run.meta:
+        info = run.meta["finetune"]
+        parts.append(
+            f"<p>Fine-tuned from {html.escape(info['from'])} (classes "
+            f"{html.escape(', '.join(info['source_classes']))}), freeze "
+            f"<b>{html.escape(info['freeze'])}</b>.</p>"
+        )
+    rows, totals = _summary_rows(run)
+    parts += [
+        "<h2>Network</h2>",
+        _table(["layer", "type", "output", "trainable", "non-trainable", "MACs"], rows),
+        f"<p>{totals}</p>",
+    ]
+    curves = _curves_png(run)
+    if curves is not None:
+        parts += ["<h2>Training curves</h2>", f"<img alt='curves' src='{png_data_uri(curves)}'>"]
+    from cnnlab.viz.confusion import plot_confusion
+
+    confusion = _figure_png(lambda p: plot_confusion(report, p))
+    parts += [
+        "<h2>Confusion matrix</h2>",
+        f"<img alt='confusion matrix' style='max-width:100%' src='{png_data_uri(confusion)}'>",
+        "<h2>Per-class metrics</h2>",
+        _table(
+            ["class", "precision", "recall", "F1", "support"],
+            [
+                [r["class"], r["precision"], r["recall"], r["f1"], r["support"]]
+                for r in report.per_class
+            ],
+        ),
+        f"<h2>The {len(report.mistakes)} worst mistakes</h2>",
+        "<p>Misclassified test images with the highest loss (-log p(true class)).</p>",
+        "<div class='gallery'>",
+    ]
+    for m in report.mistakes:
+        uri = png_data_uri(image_png(images[m["index"]]))
+        parts.append(
+            f"<figure><img alt='#{m['index']}' src='{uri}'><figcaption>#{m['index']}<br>true "
+            f"<b>{html.escape(m['true'])}</b>, predicted <b>{html.escape(m['predicted'])}</b> "
+            f"({m['probability']:.0%})<br>loss {m['loss']:.2f}</figcaption></figure>"
+        )
+    parts.append("</div></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    run: str | Path | Run,
+    output: str | Path = "report.html",
+    data: str | None = None,
+    mistakes: int = 24,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Evaluate ``run`` on its test split and write the self-contained HTML page.
+
+    Returns:
+        The file written (atomically).
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    report = evaluate(run, data=data, cache_dir=cache_dir, mistakes=mistakes)
+    _, dataset = load_split(run, data, "test", cache_dir)
+    atomic_write_text(output, build_report_html(run, report, dataset.images))
+    return Path(output)
