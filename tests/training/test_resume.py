@@ -2,9 +2,9 @@
 
 import json
 import random
-import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,39 +69,72 @@ def test_crash_and_resume_is_bitwise_identical(
     _assert_same_run(out, reference)
 
 
+def _kill_after_writes(
+    process: subprocess.Popen, checkpoint: Path, writes: int, rng: random.Random
+) -> bool:
+    """SIGKILL ``process`` a random 0-20 ms after it has written ``checkpoint`` ``writes``
+    times (so some kills land inside the next write); False if it finished first."""
+    seen, last = 0, None
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            stamp = checkpoint.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp is not None and stamp != last:
+            seen, last = seen + 1, stamp
+            if seen >= writes:
+                time.sleep(rng.uniform(0.0, 0.02))
+                process.kill()
+                process.wait()
+                return True
+        time.sleep(0.002)
+    return False
+
+
 def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir, reference):
-    """Real processes killed with SIGKILL at random times, checkpoints written every step (so
-    many kills land inside a checkpoint write); resumed until done; same final run."""
+    """Real processes killed with SIGKILL: once during start-up, then four times a random few
+    checkpoint writes into training (checkpoints every step, so kills also land inside a
+    write); resumed until done; the same final run as one never interrupted."""
     out = tmp_path / "run"
-    args = ["--epochs", "2", "--batch-size", "256", "--seed", "5", "--no-progress"]
+    first = [
+        "train",
+        "lenet5",
+        "--data",
+        "mnist-subset",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "256",
+        "--seed",
+        "5",
+        "--checkpoint-every",
+        "1",
+        "--no-progress",
+    ]
     rng = random.Random(1234)
     kills = 0
-    for attempt in range(12):
-        if (out / "config.json").exists():
-            command = ["train", "--resume", str(out)]  # the saved config checkpoints every step
-        else:
-            command = [
-                "train",
-                "lenet5",
-                "--data",
-                "mnist-subset",
-                "--out",
-                str(out),
-                "--checkpoint-every",
-                "1",
-                *args,
-            ]
+    for attempt in range(8):
+        # the saved config (checkpoint every step) is what a resume uses
+        command = ["train", "--resume", str(out)] if (out / "config.json").exists() else first
         process = subprocess.Popen(
             [sys.executable, str(SUBSET_CLI), str(cache_dir), *command],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        try:
-            # six kills at random moments (start-up, training, checkpoint writes), then let it end
-            process.wait(timeout=rng.uniform(2.0, 6.0) if attempt < 6 else 600)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
+        if attempt == 0:
+            time.sleep(rng.uniform(0.2, 0.8))  # still importing / loading data
+            process.kill()
             process.wait()
+            killed = True
+        elif attempt <= 4:
+            killed = _kill_after_writes(process, out / "last.safetensors", rng.randint(2, 5), rng)
+        else:
+            process.wait(timeout=600)
+            killed = False
+        if killed:
             kills += 1
             for checkpoint in out.glob("*.safetensors"):
                 load_checkpoint(checkpoint)  # never corrupt
