@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from cli_helpers import run_cli
-from cnnlab.training import loop
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit, load_run
+from run_helpers import assert_same_run, crash_then_resume
 
 # baseline: BatchNorm and dropout, so resuming must restore statistics and the mask generator
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 3, "engine": "numpy"}
@@ -44,29 +44,9 @@ def test_train_command_writes_a_run_every_command_reads(capsys, tmp_path, cache_
 
 def test_numpy_run_resumes_bitwise(tmp_path, cache_dir, numpy_run, monkeypatch):
     out = tmp_path / "run"
-    original = loop.Trainer._train_step
-    calls = {"n": 0}
-
-    def crashing_step(self, batch):
-        calls["n"] += 1
-        if calls["n"] > 10:  # mid-epoch, two steps after the checkpoint at step 8
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(loop.Trainer, "_train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        fit("baseline", "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **OPTIONS)
-    monkeypatch.setattr(loop.Trainer, "_train_step", original)
-    fit(resume=out, cache_dir=cache_dir, verbose=False)
-    for name in ("last.safetensors", "best.safetensors"):
-        ours, theirs = load_checkpoint(out / name), load_checkpoint(numpy_run / name)
-        assert ours.model_state.keys() == theirs.model_state.keys()
-        for key, value in theirs.model_state.items():
-            assert torch.equal(ours.model_state[key], value), f"{name}: {key} differs"
-    history = [json.loads((d / "history.json").read_text()) for d in (out, numpy_run)]
-    for h in history:
-        h["history"].pop("seconds")
-    assert history[0] == history[1]
+    # mid-epoch, two steps after the checkpoint at step 8
+    crash_then_resume(monkeypatch, "baseline", out, cache_dir, OPTIONS, crash_after=10)
+    assert_same_run(out, numpy_run)
     state = load_checkpoint(out / "last.safetensors").training
     assert state["optimizer"]["state"] and "numpy_rng" in state
 

@@ -3,11 +3,10 @@
 import json
 
 import pytest
-import torch
 
-from cnnlab.training import loop
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
+from run_helpers import assert_same_run, crash_then_resume
 
 AUGMENT = "rotation_range=15,width_shift_range=0.1,zoom_range=0.1,horizontal_flip,pca_lighting=0.1"
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 3, "augment": AUGMENT}
@@ -18,15 +17,6 @@ def reference(tmp_path_factory, cache_dir):
     out = tmp_path_factory.mktemp("augmented") / "run"
     fit("lenet5", "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **OPTIONS)
     return out
-
-
-def _same_run(a, b):
-    for name in ("last.safetensors", "best.safetensors"):
-        wa, wb = load_checkpoint(a / name).model_state, load_checkpoint(b / name).model_state
-        assert all(torch.equal(wa[k], wb[k]) for k in wa), f"{name} differs"
-    ha, hb = (json.loads((r / "history.json").read_text())["history"] for r in (a, b))
-    ha.pop("seconds"), hb.pop("seconds")
-    assert ha == hb
 
 
 def test_augmentation_is_stored_with_the_run(reference):
@@ -44,21 +34,8 @@ def test_crash_and_resume_with_augmentation_is_bitwise_identical(
     tmp_path, cache_dir, reference, monkeypatch, crash_after
 ):
     out = tmp_path / "run"
-    original = loop.Trainer._train_step
-    calls = {"n": 0}
-
-    def crashing_step(self, batch):
-        calls["n"] += 1
-        if calls["n"] > crash_after:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(loop.Trainer, "_train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        fit("lenet5", "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **OPTIONS)
-    monkeypatch.setattr(loop.Trainer, "_train_step", original)
-    fit(resume=out, cache_dir=cache_dir, verbose=False)
-    _same_run(out, reference)
+    crash_then_resume(monkeypatch, "lenet5", out, cache_dir, OPTIONS, crash_after)
+    assert_same_run(out, reference)
 
 
 def test_augmentation_changes_training_but_never_evaluation(subset, monkeypatch):

@@ -8,36 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from cnnlab.training import loop
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
+from run_helpers import assert_same_run, crash_then_resume
 
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 5}
 SUBSET_CLI = Path(__file__).parent.parent / "subset_cli.py"
-
-
-def _weights(path):
-    return load_checkpoint(path).model_state
-
-
-def _metrics(run_dir):
-    history = json.loads((run_dir / "history.json").read_text())
-    history["history"].pop("seconds")  # wall time is the one column allowed to differ
-    return history
-
-
-def _assert_same_run(a: Path, b: Path):
-    for name in ("last.safetensors", "best.safetensors"):
-        wa, wb = _weights(a / name), _weights(b / name)
-        assert wa.keys() == wb.keys()
-        assert all(torch.equal(wa[k], wb[k]) for k in wa), f"{name} weights differ"
-    assert _metrics(a) == _metrics(b)
-    assert (
-        load_checkpoint(a / "last.safetensors").training["optimizer"]["state"].keys()
-        == load_checkpoint(b / "last.safetensors").training["optimizer"]["state"].keys()
-    )
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +29,8 @@ def test_crash_and_resume_is_bitwise_identical(
     tmp_path, cache_dir, reference, monkeypatch, crash_after
 ):
     out = tmp_path / "run"
-    original = loop.Trainer._train_step
-    calls = {"n": 0}
-
-    def crashing_step(self, batch):
-        calls["n"] += 1
-        if calls["n"] > crash_after:
-            raise KeyboardInterrupt  # the process "dies" here
-        return original(self, batch)
-
-    monkeypatch.setattr(loop.Trainer, "_train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        fit("lenet5", "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **OPTIONS)
-    monkeypatch.setattr(loop.Trainer, "_train_step", original)
-    fit(resume=out, cache_dir=cache_dir, verbose=False)
-    _assert_same_run(out, reference)
+    crash_then_resume(monkeypatch, "lenet5", out, cache_dir, OPTIONS, crash_after)
+    assert_same_run(out, reference)
 
 
 def _kill_after_writes(
@@ -155,4 +119,4 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir, reference):
         verbose=False,
         **{**OPTIONS, "checkpoint_every": 1},
     )
-    _assert_same_run(out, reference_every_step)
+    assert_same_run(out, reference_every_step)
