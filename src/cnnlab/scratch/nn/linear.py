@@ -44,9 +44,7 @@ class Linear(Module):
 
     def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
         grad_x, grad_w, grad_b = linear_backward(grad_out, self._saved(), needs_input_grad)
-        self.weight.accumulate_grad(grad_w)
-        if self.bias is not None and grad_b is not None:
-            self.bias.accumulate_grad(grad_b)
+        self._accumulate_grads(weight=grad_w, bias=grad_b)
         return grad_x
 
     def extra_repr(self) -> str:

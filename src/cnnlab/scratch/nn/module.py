@@ -92,6 +92,15 @@ class Module:
         object.__setattr__(self, "_cache", _NO_CACHE)
         return cache
 
+    def _accumulate_grads(self, **grads: np.ndarray | None) -> None:
+        """Add each gradient into its parameter's ``.grad`` (``+=``); a parameter that is
+        absent (``bias=False``, ``affine=False``) or a gradient that was not computed is
+        skipped."""
+        for name, grad in grads.items():
+            param = self._parameters.get(name)
+            if param is not None and grad is not None:
+                param.accumulate_grad(grad)
+
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self

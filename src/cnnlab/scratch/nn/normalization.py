@@ -72,9 +72,7 @@ class _BatchNorm(Module):
 
     def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
         grad_x, grad_w, grad_b = F.batch_norm_backward(grad_out, self._saved())
-        if self.weight is not None and self.bias is not None:
-            self.weight.accumulate_grad(grad_w)
-            self.bias.accumulate_grad(grad_b)
+        self._accumulate_grads(weight=grad_w, bias=grad_b)
         return grad_x
 
     def extra_repr(self) -> str:
