@@ -36,14 +36,15 @@ class Branchy(nn.Module):
         return self.fc(torch.cat([torch.flatten(self.pool(y), 1), shortcut.flatten(1)], 1))
 
 
-def _pair(seed: int = 0) -> tuple[nn.Module, GraphNet]:
+def _pair(seed: int = 0, batch_last: bool = True) -> tuple[nn.Module, GraphNet]:
     torch.manual_seed(seed)
     model = Branchy().double().train()
-    return model, to_scratch(model, np.float64)
+    return model, to_scratch(model, np.float64, batch_last=batch_last)
 
 
-def test_fan_out_and_concatenation_gradients_match_autograd() -> None:
-    model, net = _pair()
+@pytest.mark.parametrize("batch_last", [True, False], ids=["planned", "batch-first"])
+def test_fan_out_and_concatenation_gradients_match_autograd(batch_last: bool) -> None:
+    model, net = _pair(batch_last=batch_last)
     x = torch.randn(3, 3, 5, 5, dtype=torch.float64, requires_grad=True)
     out = model(x)
     weight = torch.randn_like(out)

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlab.scratch.functional.layout import to_batch_first, to_batch_last
+
 
 class Check:
     """Comparison helpers. Relative tolerance per dtype, as issue 6 asks."""
@@ -33,6 +35,16 @@ class Check:
         assert err <= tol, f"{what}: relative error {err:.3e} > {tol:.0e}"
 
     @staticmethod
+    def layout(x: np.ndarray, batch_last: bool) -> np.ndarray:
+        """``x`` (batch-first, as torch) in the layout an op under test reads."""
+        return to_batch_last(x) if batch_last else x
+
+    @staticmethod
+    def unlayout(x: np.ndarray, batch_last: bool) -> np.ndarray:
+        """An op's ``x``-layout result back in torch's batch-first layout."""
+        return to_batch_first(x) if batch_last else x
+
+    @staticmethod
     def torch_reference(
         fn: Callable[..., torch.Tensor], inputs: Sequence[np.ndarray | None], seed: int = 1
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
@@ -50,3 +62,10 @@ class Check:
 @pytest.fixture(scope="session")
 def check() -> Check:
     return Check()
+
+
+@pytest.fixture(params=[False, True], ids=["nchw", "chwn"])
+def batch_last(request: pytest.FixtureRequest) -> bool:
+    """Runs a test in both layouts an op reads: batch-first (torch's) and the graph executor's
+    batch-last ``(C, H, W, N)``."""
+    return request.param

@@ -26,7 +26,7 @@ CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
-def test_conv2d_matches_torch(case: tuple, dtype: type, check) -> None:
+def test_conv2d_matches_torch(case: tuple, dtype: type, batch_last: bool, check) -> None:
     n, c, h, w, o, k, stride, padding, dilation, groups, has_bias = case
     rng = np.random.default_rng(0)
     kh, kw = (k, k) if isinstance(k, int) else k
@@ -38,9 +38,13 @@ def test_conv2d_matches_torch(case: tuple, dtype: type, check) -> None:
     out_ref, g, (gx_ref, gw_ref, gb_ref) = check.torch_reference(
         lambda a, b, c_: TF.conv2d(a, b, c_, **kwargs), [x, weight, bias]
     )
-    out, cache = F.conv2d(x, weight, bias, **kwargs)
+    out, cache = F.conv2d(
+        check.layout(x, batch_last), weight, bias, **kwargs, batch_last=batch_last
+    )
     assert out.dtype == dtype and out.flags.c_contiguous
-    gx, gw, gb = F.conv2d_backward(g, cache)
+    gx, gw, gb = F.conv2d_backward(check.layout(g, batch_last), cache)
+    assert gx.flags.c_contiguous
+    out, gx = check.unlayout(out, batch_last), check.unlayout(gx, batch_last)
     check.close(out, out_ref, dtype, "output")
     check.close(gx, gx_ref, dtype, "grad_x")
     check.close(gw, gw_ref, dtype, "grad_weight")
@@ -50,7 +54,7 @@ def test_conv2d_matches_torch(case: tuple, dtype: type, check) -> None:
     else:
         assert gb is None
     # the loop oracle (seed 004's rotated-filter derivation) agrees too
-    if dtype is np.float64:
+    if dtype is np.float64 and not batch_last:
         check.close(F.conv2d_naive(x, weight, bias, **kwargs), out_ref, dtype, "naive output")
         nx, nw, _ = F.conv2d_backward_naive(g, x, weight, **kwargs)
         check.close(nx, gx_ref, dtype, "naive grad_x")
@@ -88,7 +92,7 @@ def test_conv2d_rejects_too_small_input() -> None:
 def test_im2col_col2im_are_adjoint() -> None:
     """<im2col(x), c> == <x, col2im(c)> for random x, c (overlapping, strided, dilated)."""
     rng = np.random.default_rng(3)
-    xp = rng.standard_normal((2, 3, 9, 10))
+    xp = rng.standard_normal((2, 9, 10, 3))  # batch-last (C, Hp, Wp, N)
     args = ((3, 2), (2, 3), (2, 1), (3, 3))
     cols = F.im2col(xp, *args)
     c = rng.standard_normal(cols.shape)

@@ -124,6 +124,30 @@ def test_batch_norm_matches_torch(
         check.close(gb, grads_ref[2], dtype, "grad_bias")
 
 
+@dtypes
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_batch_last_matches_torch(training: bool, dtype: type, check) -> None:
+    """The graph executor's (C, H, W, N) layout: statistics over axes 1-3, channels on 0."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 4, 5, 6)) * 2 - 1).astype(dtype)
+    weight, bias = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+    rm, rv = np.zeros(4, dtype), np.ones(4, dtype)
+    t_rm, t_rv = torch.tensor(rm), torch.tensor(rv)
+    out_ref, g, grads_ref = check.torch_reference(
+        lambda a, w, b: TF.batch_norm(a, t_rm, t_rv, w, b, training, 0.1, 1e-5), [x, weight, bias]
+    )
+    out, cache = F.batch_norm(
+        check.layout(x, True), rm, rv, weight, bias, training, 0.1, 1e-5, batch_last=True
+    )
+    gx, gw, gb = F.batch_norm_backward(check.layout(g, True), cache)
+    check.close(check.unlayout(out, True), out_ref, dtype, "output")
+    check.close(rm, t_rm.numpy(), dtype, "running_mean")
+    check.close(rv, t_rv.numpy(), dtype, "running_var")
+    check.close(check.unlayout(gx, True), grads_ref[0], dtype, "grad_x")
+    check.close(gw, grads_ref[1], dtype, "grad_weight")
+    check.close(gb, grads_ref[2], dtype, "grad_bias")
+
+
 def test_batch_norm_without_running_stats_uses_batch(check) -> None:
     x = np.random.default_rng(5).standard_normal((4, 2, 3, 3))
     out, _ = F.batch_norm(x, None, None, training=False)
@@ -138,15 +162,18 @@ def test_batch_norm_needs_two_values_when_training() -> None:
 
 @dtypes
 @pytest.mark.parametrize(("size", "channels"), [(5, 8), (2, 6), (4, 3), (1, 4)])
-def test_local_response_norm_matches_torch(size: int, channels: int, dtype: type, check) -> None:
+def test_local_response_norm_matches_torch(
+    size: int, channels: int, dtype: type, batch_last: bool, check
+) -> None:
     x = (np.random.default_rng(6).standard_normal((2, channels, 3, 4)) * 3).astype(dtype)
     kwargs = dict(size=size, alpha=0.3, beta=0.75, k=2.0)
     out_ref, g, (gx_ref,) = check.torch_reference(
         lambda t: TF.local_response_norm(t, **kwargs), [x]
     )
-    out, cache = F.local_response_norm(x, **kwargs)
-    check.close(out, out_ref, dtype, "output")
-    check.close(F.local_response_norm_backward(g, cache), gx_ref, dtype, "grad_x")
+    out, cache = F.local_response_norm(check.layout(x, batch_last), **kwargs, batch_last=batch_last)
+    gx = F.local_response_norm_backward(check.layout(g, batch_last), cache)
+    check.close(check.unlayout(out, batch_last), out_ref, dtype, "output")
+    check.close(check.unlayout(gx, batch_last), gx_ref, dtype, "grad_x")
 
 
 def test_dropout_is_inverted_and_seeded() -> None:

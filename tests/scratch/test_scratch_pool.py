@@ -26,16 +26,17 @@ MAX_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("case", MAX_CASES, ids=[str(i) for i in range(len(MAX_CASES))])
-def test_max_pool2d_matches_torch(case: tuple, dtype: type, check) -> None:
+def test_max_pool2d_matches_torch(case: tuple, dtype: type, batch_last: bool, check) -> None:
     h, w, k, s, p, d, ceil = case
     rng = np.random.default_rng(0)
     # ReLU-like input: many exact ties at 0, where the first maximum must win as in torch
     x = np.maximum(rng.standard_normal((2, 3, h, w)), 0).astype(dtype)
     kwargs = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
     out_ref, g, (gx_ref,) = check.torch_reference(lambda t: TF.max_pool2d(t, **kwargs), [x])
-    out, cache = F.max_pool2d(x, **kwargs)
-    check.close(out, out_ref, dtype, "output")
-    check.close(F.max_pool2d_backward(g, cache), gx_ref, dtype, "grad_x")
+    out, cache = F.max_pool2d(check.layout(x, batch_last), **kwargs, batch_last=batch_last)
+    gx = F.max_pool2d_backward(check.layout(g, batch_last), cache)
+    check.close(check.unlayout(out, batch_last), out_ref, dtype, "output")
+    check.close(check.unlayout(gx, batch_last), gx_ref, dtype, "grad_x")
     _, indices = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **kwargs)
     np.testing.assert_array_equal(F.max_pool2d_indices(cache), indices.numpy())
     if dtype is np.float64:
@@ -59,7 +60,7 @@ AVG_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("case", AVG_CASES, ids=[str(i) for i in range(len(AVG_CASES))])
-def test_avg_pool2d_matches_torch(case: tuple, dtype: type, check) -> None:
+def test_avg_pool2d_matches_torch(case: tuple, dtype: type, batch_last: bool, check) -> None:
     h, w, k, s, p, ceil, include_pad, divisor = case
     x = np.random.default_rng(1).standard_normal((2, 3, h, w)).astype(dtype)
     kwargs = dict(
@@ -71,9 +72,10 @@ def test_avg_pool2d_matches_torch(case: tuple, dtype: type, check) -> None:
         divisor_override=divisor,
     )
     out_ref, g, (gx_ref,) = check.torch_reference(lambda t: TF.avg_pool2d(t, **kwargs), [x])
-    out, cache = F.avg_pool2d(x, **kwargs)
-    check.close(out, out_ref, dtype, "output")
-    check.close(F.avg_pool2d_backward(g, cache), gx_ref, dtype, "grad_x")
+    out, cache = F.avg_pool2d(check.layout(x, batch_last), **kwargs, batch_last=batch_last)
+    gx = F.avg_pool2d_backward(check.layout(g, batch_last), cache)
+    check.close(check.unlayout(out, batch_last), out_ref, dtype, "output")
+    check.close(check.unlayout(gx, batch_last), gx_ref, dtype, "grad_x")
     if dtype is np.float64:
         naive_out, naive_gx = F.avg_pool2d_naive(x, grad_out=g, **kwargs)
         check.close(naive_out, out_ref, dtype, "naive output")
@@ -86,15 +88,16 @@ def test_avg_pool2d_matches_torch(case: tuple, dtype: type, check) -> None:
     [((7, 9), (3, 4)), ((5, 5), (1, 1)), ((6, 6), (6, 6)), ((4, 7), (5, 3)), ((8, 8), (7, 7))],
 )
 def test_adaptive_avg_pool2d_matches_torch(
-    size: tuple, out_size: tuple, dtype: type, check
+    size: tuple, out_size: tuple, dtype: type, batch_last: bool, check
 ) -> None:
     x = np.random.default_rng(2).standard_normal((2, 3, *size)).astype(dtype)
     out_ref, g, (gx_ref,) = check.torch_reference(
         lambda t: TF.adaptive_avg_pool2d(t, out_size), [x]
     )
-    out, cache = F.adaptive_avg_pool2d(x, out_size)
-    check.close(out, out_ref, dtype, "output")
-    check.close(F.adaptive_avg_pool2d_backward(g, cache), gx_ref, dtype, "grad_x")
+    out, cache = F.adaptive_avg_pool2d(check.layout(x, batch_last), out_size, batch_last)
+    gx = F.adaptive_avg_pool2d_backward(check.layout(g, batch_last), cache)
+    check.close(check.unlayout(out, batch_last), out_ref, dtype, "output")
+    check.close(check.unlayout(gx, batch_last), gx_ref, dtype, "grad_x")
     if dtype is np.float64:
         naive_out, naive_gx = F.adaptive_avg_pool2d_naive(x, out_size, grad_out=g)
         check.close(naive_out, out_ref, dtype, "naive output")

@@ -11,6 +11,7 @@ from cnnlab.bridge.trace import layer_of, strip_prefix, trace
 from cnnlab.bridge.weights import load_from_torch
 from cnnlab.errors import UnsupportedOpError
 from cnnlab.scratch.graph import Graph, GraphNet, Node
+from cnnlab.scratch.layout_plan import plan_batch_last
 from cnnlab.scratch.nn.module import Module
 
 
@@ -18,6 +19,7 @@ def to_scratch(
     model: nn.Module,
     dtype: np.dtype | type = np.float32,
     rng: np.random.Generator | None = None,
+    batch_last: bool = True,
 ) -> GraphNet:
     """The NumPy twin of a torch model: same layers, same ``state_dict`` keys, same weights.
 
@@ -30,6 +32,9 @@ def to_scratch(
         dtype: float dtype of the scratch weights (float64 for gradient checks).
         rng: generator every dropout layer draws its masks from (seed it for reproducible
             training); a fresh ``default_rng(0)`` when ``None``.
+        batch_last: keep spatial values batch-last between layers
+            (:mod:`cnnlab.scratch.layout_plan`; several times faster); ``False`` runs every op
+            in PyTorch's layout. Inputs and outputs are batch-first either way.
 
     Returns:
         A :class:`GraphNet` whose ``state_dict()`` has the torch model's keys.
@@ -52,7 +57,10 @@ def to_scratch(
         )
         if name in used or (has_state and name):
             layers[name] = convert_layer(module, name, np.dtype(dtype), rng)
-    net = GraphNet(_build(fx_graphs[True], layers), _build(fx_graphs[False], layers))
+    graphs = [_build(fx_graphs[mode], layers) for mode in (True, False)]
+    if batch_last:
+        graphs = [plan_batch_last(graph) for graph in graphs]
+    net = GraphNet(*graphs)
     for name, layer in layers.items():
         net.add_layer(name, layer)
     _check_keys(net, model)

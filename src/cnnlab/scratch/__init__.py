@@ -3,8 +3,10 @@
 Imports nothing but NumPy and the standard library (a test blocks torch and imports it).
 ``functional`` holds the ops as forward/backward pairs, ``nn`` the torch.nn-style layers,
 ``graph`` the executor that runs any network as a graph of ops (built by ``cnnlab.bridge``),
+``layout_plan`` the pass that keeps a graph's spatial values batch-last ``(C, H, W, N)``,
 ``optim`` the optimizers, ``schedules`` the learning-rate schedules shared with the torch
-engine, and ``gradcheck`` the numerical gradient check.
+engine, ``gradcheck`` the numerical gradient check, and ``blas`` / ``allocator`` the two
+process settings the training engine makes (BLAS threads, reuse of freed memory).
 """
 
 from cnnlab.scratch import functional, nn, optim, schedules

@@ -59,7 +59,7 @@ class Graph:
         self.readers.update(self.outputs)
 
     def __str__(self) -> str:
-        rows = [f"{n.name:<32} {type(n.op).__name__:<12} {', '.join(n.inputs)}" for n in self.nodes]
+        rows = [f"{n.name:<32} {type(n.op).__name__:<15} {', '.join(n.inputs)}" for n in self.nodes]
         return "\n".join([f"input {self.input}", *rows, f"outputs {', '.join(self.outputs)}"])
 
 

@@ -4,6 +4,11 @@ An op is ``forward(*inputs) -> (out, cache)`` and ``backward(grad_out, cache, ne
 gradient per input`` (``None`` where ``needs`` says the input needs none). Parameter gradients
 are not returned: layers add them into their parameters' ``.grad`` (``+=``) themselves.
 
+Layout (:mod:`cnnlab.scratch.layout_plan`): :class:`ToBatchLastOp` and :class:`ToBatchFirstOp`
+convert between ``(N, C, H, W)`` and ``(C, H, W, N)``; :class:`IdentityOp` and :class:`AddOp`
+work in either layout; ops whose arguments name axes offer ``for_batch_last()``, the same op
+for batch-last inputs (or ``None`` when it has none).
+
 :class:`LayerOp` runs any scratch layer (:mod:`cnnlab.scratch.nn`) but keeps the layer's cache
 in the *node*, not in the layer, so one layer object may be called by several nodes (a ReLU
 module used twice in a residual block) and every call still has its own backward.
@@ -16,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cnnlab.scratch.functional.layout import batch_last_axis, to_batch_first, to_batch_last
 from cnnlab.scratch.functional.tensor import (
     add_backward,
     concatenate,
@@ -23,6 +29,8 @@ from cnnlab.scratch.functional.tensor import (
     getitem_backward,
     pad,
     pad_backward,
+    pad_pairs,
+    torch_pad_order,
 )
 from cnnlab.scratch.nn.module import Module
 
@@ -99,6 +107,10 @@ class CatOp:
     def __init__(self, dim: int = 1) -> None:
         self.dim = dim
 
+    def for_batch_last(self) -> CatOp | None:
+        """The same concatenation of batch-last 4-d inputs."""
+        return CatOp(batch_last_axis(self.dim)) if -4 <= self.dim < 4 else None
+
     def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
         return concatenate(list(inputs), self.dim), [x.shape[self.dim] for x in inputs]
 
@@ -115,6 +127,26 @@ class GetItemOp:
 
     def __init__(self, index: Any) -> None:
         self.index = index
+
+    def for_batch_last(self) -> GetItemOp | None:
+        """The same slicing of a batch-last 4-d input: only slices (and one ``...``), which keep
+        the four axes, can be moved along with them."""
+        parts = self.index if isinstance(self.index, tuple) else (self.index,)
+        if parts.count(Ellipsis) > 1 or not all(
+            p is Ellipsis or isinstance(p, slice) for p in parts
+        ):
+            return None
+        if Ellipsis in parts:
+            at = parts.index(Ellipsis)
+            fill = (slice(None),) * (4 - len(parts) + 1)
+            parts = parts[:at] + fill + parts[at + 1 :]
+        if len(parts) > 4:
+            return None
+        parts = parts + (slice(None),) * (4 - len(parts))
+        moved = [slice(None)] * 4
+        for axis, part in enumerate(parts):
+            moved[batch_last_axis(axis)] = part
+        return GetItemOp(tuple(moved))
 
     def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
         (x,) = inputs
@@ -134,8 +166,46 @@ class PadOp:
     def __init__(self, pad: Sequence[int], value: float = 0.0) -> None:
         self.pad, self.value = tuple(pad), value
 
+    def for_batch_last(self) -> PadOp | None:
+        """The same padding of a batch-last 4-d input."""
+        if len(self.pad) % 2 or len(self.pad) > 8:
+            return None
+        pairs = pad_pairs(4, self.pad)
+        moved = [(0, 0)] * 4
+        for axis, pair in enumerate(pairs):
+            moved[batch_last_axis(axis)] = pair
+        return PadOp(torch_pad_order(moved), self.value)
+
     def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
         return pad(inputs[0], self.pad, self.value), None
 
     def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
         return (pad_backward(grad_out, self.pad),)
+
+
+class ToBatchLastOp:
+    """The graph's entry into the batch-last layout (see :mod:`cnnlab.scratch.layout_plan`).
+
+    Shape:
+        ``(N, C, H, W) -> (C, H, W, N)``.
+    """
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        return to_batch_last(inputs[0]), None
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return (to_batch_first(grad_out),)
+
+
+class ToBatchFirstOp:
+    """The way back to PyTorch's layout, before ops that need it (``Flatten``, ``Linear``).
+
+    Shape:
+        ``(C, H, W, N) -> (N, C, H, W)``.
+    """
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        return to_batch_first(inputs[0]), None
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return (to_batch_last(grad_out),)

@@ -88,40 +88,67 @@ def pool_output_size(
 
 
 def window_slices(
-    kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair
-) -> Iterator[tuple[int, int, tuple[slice, slice]]]:
-    """For each kernel offset ``(i, j)``, the strided slice of a padded map it touches.
+    kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair, batch_last: bool = False
+) -> Iterator[tuple[int, int, tuple]]:
+    """For each kernel offset ``(i, j)``, the index of the strided window of a padded map it
+    touches.
 
-    ``padded[..., hs, ws]`` is then the ``(OH, OW)`` map of the inputs that kernel element
-    ``(i, j)`` meets at every output position; im2col, col2im and the pools loop over these
-    ``kh * kw`` offsets instead of over pixels.
+    ``padded[index]`` is then the ``(OH, OW)`` map of the inputs that kernel element ``(i, j)``
+    meets at every output position; im2col, col2im and the pools loop over these ``kh * kw``
+    offsets instead of over pixels. The index addresses the last two axes, or with
+    ``batch_last`` the axes 1 and 2 of a ``(C, H, W, N)`` array (see
+    :mod:`cnnlab.scratch.functional.layout`).
     """
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_size
     for i in range(kh):
         for j in range(kw):
             h0, w0 = i * dh, j * dw
-            yield (
-                i,
-                j,
-                (slice(h0, h0 + sh * (oh - 1) + 1, sh), slice(w0, w0 + sw * (ow - 1) + 1, sw)),
-            )
+            hs = slice(h0, h0 + sh * (oh - 1) + 1, sh)
+            ws = slice(w0, w0 + sw * (ow - 1) + 1, sw)
+            yield i, j, spatial_index(hs, ws, batch_last)
 
 
-def pad2d(x: np.ndarray, pads: Padding2d, value: float = 0.0) -> np.ndarray:
-    """Pad the last two axes of ``x``; returns ``x`` itself when there is nothing to pad."""
+def spatial_index(hs: slice, ws: slice, batch_last: bool = False) -> tuple:
+    """An index selecting rows ``hs`` and columns ``ws`` of every map: ``(..., hs, ws)`` for
+    ``(*, H, W)`` arrays, ``(:, hs, ws)`` for batch-last ``(C, H, W, N)`` arrays."""
+    return (slice(None), hs, ws) if batch_last else (Ellipsis, hs, ws)
+
+
+def spatial_shape(x_shape: tuple[int, ...], batch_last: bool = False) -> Pair:
+    """``(H, W)`` of an ``(*, H, W)`` shape, or of a batch-last ``(C, H, W, N)`` shape."""
+    h, w = x_shape[1:3] if batch_last else x_shape[-2:]
+    return int(h), int(w)
+
+
+def with_spatial(x_shape: tuple[int, ...], size: Pair, batch_last: bool = False) -> tuple:
+    """``x_shape`` with its spatial size replaced by ``size`` (same layout rules)."""
+    if batch_last:
+        return (x_shape[0], *size, *x_shape[3:])
+    return (*x_shape[:-2], *size)
+
+
+def pad2d(
+    x: np.ndarray, pads: Padding2d, value: float = 0.0, batch_last: bool = False
+) -> np.ndarray:
+    """Pad the spatial axes of ``x``; returns ``x`` itself when there is nothing to pad.
+
+    Shape:
+        ``(*, H, W) -> (*, H + pt + pb, W + pl + pr)``, or batch-last
+        ``(C, H, W, N) -> (C, H + pt + pb, W + pl + pr, N)``.
+    """
     (pt, pb), (pl, pr) = pads
     if pt == pb == pl == pr == 0:
         return x
-    *lead, h, w = x.shape
-    out = np.full((*lead, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
-    out[..., pt : pt + h, pl : pl + w] = x
+    h, w = spatial_shape(x.shape, batch_last)
+    out = np.full(with_spatial(x.shape, (h + pt + pb, w + pl + pr), batch_last), value, x.dtype)
+    out[spatial_index(slice(pt, pt + h), slice(pl, pl + w), batch_last)] = x
     return out
 
 
-def unpad2d(x: np.ndarray, pads: Padding2d, size: Pair) -> np.ndarray:
+def unpad2d(x: np.ndarray, pads: Padding2d, size: Pair, batch_last: bool = False) -> np.ndarray:
     """Crop what :func:`pad2d` added (a view)."""
     (pt, _), (pl, _) = pads
-    return x[..., pt : pt + size[0], pl : pl + size[1]]
+    return x[spatial_index(slice(pt, pt + size[0]), slice(pl, pl + size[1]), batch_last)]
 
 
 def check_ndim(x: np.ndarray, ndim: int | tuple[int, ...], name: str, layout: str) -> None:

@@ -6,6 +6,10 @@ offset won (the first maximum in row-major window order, as PyTorch); its backwa
 error through those saved positions. Average pooling spreads the error evenly over the window,
 divided by PyTorch's divisor (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
 Adaptive average pooling is separable, so it is two small matrix products.
+
+Every op also takes ``batch_last=True`` for the graph executor's ``(C, H, W, N)`` layout
+(:mod:`cnnlab.scratch.functional.layout`), where each window slice has contiguous runs of ``N``
+numbers instead of single ones.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from cnnlab.scratch.functional._utils import (
     check_ndim,
     pad2d,
     pool_output_size,
+    spatial_shape,
     unpad2d,
     window_slices,
+    with_spatial,
 )
+from cnnlab.scratch.functional.layout import to_batch_first
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class MaxPool2dCache:
 
     argmax: np.ndarray
     geometry: PoolGeometry
+    batch_last: bool = False
 
 
 def max_pool2d(
@@ -95,6 +103,7 @@ def max_pool2d(
     padding: int | Pair = 0,
     dilation: int | Pair = 1,
     ceil_mode: bool = False,
+    batch_last: bool = False,
 ) -> tuple[np.ndarray, MaxPool2dCache]:
     """Max pooling with ``torch.nn.functional.max_pool2d`` semantics.
 
@@ -109,21 +118,21 @@ def max_pool2d(
         dilation: spacing between window elements.
         ceil_mode: round the output size up (the last window must start inside the input or
             the left padding).
+        batch_last: ``x`` and the output are ``(C, H, W, N)``.
 
     Returns:
         The output and the cache (saved argmax) for :func:`max_pool2d_backward`.
 
     Shape:
-        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``), with
-        ``OH = floor_or_ceil((H + 2p - d*(k-1) - 1) / s) + 1``.
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``; or ``(C, H, W, N) -> (C, OH, OW,
+        N)`` with ``batch_last``), with ``OH = floor_or_ceil((H + 2p - d*(k-1) - 1) / s) + 1``.
     """
-    check_ndim(x, (3, 4), "max_pool2d", "(N, C, H, W) or (C, H, W)")
-    geo = pool2d_geometry(x.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
-    xp = pad2d(x, geo.pads, -np.inf)
-    slabs = [
-        xp[..., hs, ws]
-        for _, _, (hs, ws) in window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size)
-    ]
+    _check_pool_input(x, "max_pool2d", batch_last)
+    geo = pool2d_geometry(
+        spatial_shape(x.shape, batch_last), kernel_size, stride, padding, dilation, ceil_mode
+    )
+    xp = pad2d(x, geo.pads, -np.inf, batch_last)
+    slabs = [xp[window] for _, _, window in _windows(geo, batch_last)]
     out = slabs[0].copy()
     for slab in slabs[1:]:
         np.maximum(out, slab, out=out)
@@ -134,27 +143,51 @@ def max_pool2d(
     for slab in reversed(slabs[:-1]):
         argmax += 1
         argmax *= np.not_equal(slab, out)
-    return out, MaxPool2dCache(argmax, geo)
+    return out, MaxPool2dCache(argmax, geo, batch_last)
+
+
+def _check_pool_input(x: np.ndarray, name: str, batch_last: bool) -> None:
+    if batch_last:
+        check_ndim(x, 4, name, "(C, H, W, N)")
+    else:
+        check_ndim(x, (3, 4), name, "(N, C, H, W) or (C, H, W)")
+
+
+def _windows(geo: PoolGeometry, batch_last: bool):
+    """The pooling windows' indices (see :func:`window_slices`)."""
+    return window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size, batch_last)
+
+
+def _scatter_windows(
+    grad_shape: tuple[int, ...], geo: PoolGeometry, batch_last: bool, dtype: np.dtype, share
+) -> np.ndarray:
+    """Add (or, for non-overlapping windows, write) ``share(k)`` onto window ``k`` of a zero
+    padded map and crop the padding: the backward pass of both pools.
+
+    Shape:
+        ``grad_shape`` (pooled) -> the input's shape.
+    """
+    gxp = np.zeros(with_spatial(grad_shape, geo.padded_size, batch_last), dtype=dtype)
+    for k, (_, _, window) in enumerate(_windows(geo, batch_last)):
+        if geo.overlapping:
+            gxp[window] += share(k)
+        else:  # each input pixel belongs to at most one window: plain assignment
+            gxp[window] = share(k)
+    return np.ascontiguousarray(unpad2d(gxp, geo.pads, geo.in_size, batch_last))
 
 
 def max_pool2d_backward(grad_out: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     """Route each output's error to the input position that won its window.
 
     Shape:
-        ``(N, C, OH, OW) -> (N, C, H, W)``.
+        ``(N, C, OH, OW) -> (N, C, H, W)`` (batch-last: ``(C, OH, OW, N) -> (C, H, W, N)``).
     """
-    geo = cache.geometry
-    gxp = np.zeros((*grad_out.shape[:-2], *geo.padded_size), dtype=grad_out.dtype)
     routed = np.empty_like(grad_out)
-    for k, (_, _, (hs, ws)) in enumerate(
-        window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size)
-    ):
-        np.multiply(grad_out, cache.argmax == k, out=routed)
-        if geo.overlapping:
-            gxp[..., hs, ws] += routed
-        else:  # each input pixel belongs to at most one window: plain assignment
-            gxp[..., hs, ws] = routed
-    return np.ascontiguousarray(unpad2d(gxp, geo.pads, geo.in_size))
+
+    def share(k: int) -> np.ndarray:
+        return np.multiply(grad_out, cache.argmax == k, out=routed)
+
+    return _scatter_windows(grad_out.shape, cache.geometry, cache.batch_last, grad_out.dtype, share)
 
 
 def max_pool2d_indices(cache: MaxPool2dCache) -> np.ndarray:
@@ -165,7 +198,8 @@ def max_pool2d_indices(cache: MaxPool2dCache) -> np.ndarray:
     """
     geo = cache.geometry
     kw = geo.kernel[1]
-    i, j = np.divmod(cache.argmax.astype(np.int64), kw)
+    argmax = to_batch_first(cache.argmax) if cache.batch_last else cache.argmax
+    i, j = np.divmod(argmax.astype(np.int64), kw)
     oh = np.arange(geo.out_size[0])[:, None]
     ow = np.arange(geo.out_size[1])[None, :]
     h = oh * geo.stride[0] - geo.padding[0] + i * geo.dilation[0]
@@ -196,8 +230,9 @@ def avg_pool_divisors(
 class AvgPool2dCache:
     """The divisor map and geometry needed to spread the error back."""
 
-    divisor: np.ndarray  # (OH, OW)
+    divisor: np.ndarray  # (OH, OW), or (OH, OW, 1) batch-last: broadcasts against the output
     geometry: PoolGeometry
+    batch_last: bool = False
 
 
 def avg_pool2d(
@@ -208,6 +243,7 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
+    batch_last: bool = False,
 ) -> tuple[np.ndarray, AvgPool2dCache]:
     """Average pooling with ``torch.nn.functional.avg_pool2d`` semantics (zero padding).
 
@@ -219,15 +255,19 @@ def avg_pool2d(
         ceil_mode: round the output size up (PyTorch's rule, see :func:`max_pool2d`).
         count_include_pad: divide by the window size including padding (PyTorch's default).
         divisor_override: divide every window sum by this instead.
+        batch_last: ``x`` and the output are ``(C, H, W, N)``.
 
     Returns:
         The output and the cache for :func:`avg_pool2d_backward`.
 
     Shape:
-        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``).
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``; or ``(C, H, W, N) -> (C, OH, OW,
+        N)`` with ``batch_last``).
     """
-    check_ndim(x, (3, 4), "avg_pool2d", "(N, C, H, W) or (C, H, W)")
-    geo = pool2d_geometry(x.shape[-2:], kernel_size, stride, padding, 1, ceil_mode)
+    _check_pool_input(x, "avg_pool2d", batch_last)
+    geo = pool2d_geometry(
+        spatial_shape(x.shape, batch_last), kernel_size, stride, padding, 1, ceil_mode
+    )
     if divisor_override is not None:
         if divisor_override == 0:
             raise ValueError("expected a non-zero divisor_override, received divisor_override=0")
@@ -245,31 +285,28 @@ def avg_pool2d(
             for a in range(2)
         )
         divisor = np.multiply.outer(dh, dw).astype(x.dtype)
-    xp = pad2d(x, geo.pads, 0.0)
-    windows = window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size)
+    if batch_last:
+        divisor = divisor[..., None]
+    xp = pad2d(x, geo.pads, 0.0, batch_last)
+    windows = _windows(geo, batch_last)
     _, _, first = next(windows)
-    out = xp[(..., *first)].copy()
-    for _, _, (hs, ws) in windows:
-        out += xp[..., hs, ws]
+    out = xp[first].copy()
+    for _, _, window in windows:
+        out += xp[window]
     out /= divisor
-    return out, AvgPool2dCache(divisor, geo)
+    return out, AvgPool2dCache(divisor, geo, batch_last)
 
 
 def avg_pool2d_backward(grad_out: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
     """Spread each output's error evenly (``/ divisor``) over its window.
 
     Shape:
-        ``(N, C, OH, OW) -> (N, C, H, W)``.
+        ``(N, C, OH, OW) -> (N, C, H, W)`` (batch-last: ``(C, OH, OW, N) -> (C, H, W, N)``).
     """
-    geo = cache.geometry
     share = grad_out / cache.divisor
-    gxp = np.zeros((*grad_out.shape[:-2], *geo.padded_size), dtype=grad_out.dtype)
-    for _, _, (hs, ws) in window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size):
-        if geo.overlapping:
-            gxp[..., hs, ws] += share
-        else:
-            gxp[..., hs, ws] = share
-    return np.ascontiguousarray(unpad2d(gxp, geo.pads, geo.in_size))
+    return _scatter_windows(
+        grad_out.shape, cache.geometry, cache.batch_last, grad_out.dtype, lambda k: share
+    )
 
 
 # -------------------------------------------------------------------- adaptive average pooling
@@ -295,15 +332,16 @@ def adaptive_avg_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
 
 @dataclass
 class AdaptiveAvgPool2dCache:
-    """The two averaging matrices (``None`` on the global-average fast path)."""
+    """The two averaging matrices (``None`` on the global-average fast path) and the layout."""
 
     in_size: Pair
     rows: np.ndarray | None  # (OH, H)
     cols: np.ndarray | None  # (OW, W)
+    batch_last: bool = False
 
 
 def adaptive_avg_pool2d(
-    x: np.ndarray, output_size: int | tuple[int | None, int | None]
+    x: np.ndarray, output_size: int | tuple[int | None, int | None], batch_last: bool = False
 ) -> tuple[np.ndarray, AdaptiveAvgPool2dCache]:
     """Adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``).
 
@@ -313,40 +351,54 @@ def adaptive_avg_pool2d(
     Args:
         x: input.
         output_size: ``OH`` (square) or ``(OH, OW)``; ``None`` keeps that input size.
+        batch_last: ``x`` and the output are ``(C, H, W, N)``.
 
     Returns:
         The output and the cache for :func:`adaptive_avg_pool2d_backward`.
 
     Shape:
-        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``).
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``; or ``(C, H, W, N) -> (C, OH, OW,
+        N)`` with ``batch_last``).
     """
-    check_ndim(x, (3, 4), "adaptive_avg_pool2d", "(N, C, H, W) or (C, H, W)")
-    h, w = x.shape[-2:]
+    _check_pool_input(x, "adaptive_avg_pool2d", batch_last)
+    h, w = spatial_shape(x.shape, batch_last)
     if isinstance(output_size, (int, np.integer)):
         output_size = (int(output_size), int(output_size))
     oh = h if output_size[0] is None else int(output_size[0])
     ow = w if output_size[1] is None else int(output_size[1])
     if oh < 1 or ow < 1:
         raise ValueError(f"expected a positive output_size, received output_size={output_size}")
+    spatial_axes = (1, 2) if batch_last else (-2, -1)
     if (oh, ow) == (1, 1):  # global average pooling
-        return x.mean(axis=(-2, -1), keepdims=True), AdaptiveAvgPool2dCache((h, w), None, None)
+        out = x.mean(axis=spatial_axes, keepdims=True)
+        return out, AdaptiveAvgPool2dCache((h, w), None, None, batch_last)
     rows = adaptive_avg_matrix(h, oh, x.dtype)
     cols = adaptive_avg_matrix(w, ow, x.dtype)
+    cache = AdaptiveAvgPool2dCache((h, w), rows, cols, batch_last)
     if (oh, ow) == (h, w):  # e.g. VGG's 7x7 pooling of a 7x7 map: the identity
-        return x.copy(), AdaptiveAvgPool2dCache((h, w), rows, cols)
+        return x.copy(), cache
+    if batch_last:  # (C, H, W, N): columns then rows, each one matrix product
+        c, n = x.shape[0], x.shape[3]
+        partial = np.matmul(cols, x)  # (C, H, OW, N)
+        out = np.matmul(rows, partial.reshape(c, h, ow * n)).reshape(c, oh, ow, n)
+        return out, cache
     partial = (x.reshape(-1, w) @ cols.T).reshape(*x.shape[:-1], ow)  # one GEMM over all rows
-    out = np.matmul(rows, partial)
-    return out, AdaptiveAvgPool2dCache((h, w), rows, cols)
+    return np.matmul(rows, partial), cache
 
 
 def adaptive_avg_pool2d_backward(grad_out: np.ndarray, cache: AdaptiveAvgPool2dCache) -> np.ndarray:
     """``A_rows.T @ grad @ A_cols``: each window's error spread evenly over it.
 
     Shape:
-        ``(N, C, OH, OW) -> (N, C, H, W)``.
+        ``(N, C, OH, OW) -> (N, C, H, W)`` (batch-last: ``(C, OH, OW, N) -> (C, H, W, N)``).
     """
+    h, w = cache.in_size
     if cache.rows is None or cache.cols is None:
-        h, w = cache.in_size
         share = grad_out / (h * w)
-        return np.ascontiguousarray(np.broadcast_to(share, (*grad_out.shape[:-2], h, w)))
+        shape = with_spatial(grad_out.shape, (h, w), cache.batch_last)
+        return np.ascontiguousarray(np.broadcast_to(share, shape))
+    if cache.batch_last:
+        c, oh, ow, n = grad_out.shape
+        by_rows = np.matmul(cache.rows.T, grad_out.reshape(c, oh, ow * n)).reshape(c, h, ow, n)
+        return np.matmul(cache.cols.T, by_rows)
     return np.matmul(cache.rows.T, np.matmul(grad_out, cache.cols))

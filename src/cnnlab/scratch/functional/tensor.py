@@ -75,7 +75,7 @@ def concatenate_backward(grad_out: np.ndarray, sizes: list[int], axis: int = 1) 
     return np.split(grad_out, np.cumsum(sizes)[:-1], axis=axis)
 
 
-def _pad_pairs(ndim: int, pad: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
+def pad_pairs(ndim: int, pad: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
     """torch's ``F.pad`` order (last axis first: ``(left, right, top, bottom, ...)``) as one
     ``(before, after)`` pair per axis, first axis first."""
     if len(pad) % 2 or len(pad) // 2 > ndim:
@@ -87,6 +87,12 @@ def _pad_pairs(ndim: int, pad: tuple[int, ...] | list[int]) -> list[tuple[int, i
     for k in range(len(pad) // 2):
         pairs[ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
     return pairs
+
+
+def torch_pad_order(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
+    """The inverse of :func:`pad_pairs`: one ``(before, after)`` pair per axis, first axis
+    first, in ``F.pad``'s order (last axis first)."""
+    return tuple(size for pair in reversed(pairs) for size in pair)
 
 
 def _pad_or_crop(x: np.ndarray, pairs: list[tuple[int, int]], value: float) -> np.ndarray:
@@ -103,7 +109,7 @@ def pad(x: np.ndarray, pad: tuple[int, ...] | list[int], value: float = 0.0) -> 
     Shape:
         ``(*, D_k, ...) -> (*, D_k + before_k + after_k, ...)``.
     """
-    return np.ascontiguousarray(_pad_or_crop(x, _pad_pairs(x.ndim, pad), value))
+    return np.ascontiguousarray(_pad_or_crop(x, pad_pairs(x.ndim, pad), value))
 
 
 def pad_backward(grad_out: np.ndarray, pad: tuple[int, ...] | list[int]) -> np.ndarray:
@@ -112,7 +118,7 @@ def pad_backward(grad_out: np.ndarray, pad: tuple[int, ...] | list[int]) -> np.n
     Shape:
         ``padded shape -> input shape``.
     """
-    pairs = _pad_pairs(grad_out.ndim, pad)
+    pairs = pad_pairs(grad_out.ndim, pad)
     return np.ascontiguousarray(_pad_or_crop(grad_out, [(-b, -a) for b, a in pairs], 0.0))
 
 

@@ -15,6 +15,8 @@ class ReLU(Module):
         ``(*) -> (*)``.
     """
 
+    elementwise = True
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
@@ -34,6 +36,8 @@ class LeakyReLU(Module):
     Shape:
         ``(*) -> (*)``.
     """
+
+    elementwise = True
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
@@ -55,6 +59,8 @@ class Sigmoid(Module):
         ``(*) -> (*)``.
     """
 
+    elementwise = True
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = F.sigmoid(x)
         self._save_for_backward(cache)
@@ -71,6 +77,8 @@ class Tanh(Module):
         ``(*) -> (*)``.
     """
 
+    elementwise = True
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = F.tanh(x)
         self._save_for_backward(cache)
@@ -86,6 +94,8 @@ class Identity(Module):
     Shape:
         ``(*) -> (*)``.
     """
+
+    elementwise = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x

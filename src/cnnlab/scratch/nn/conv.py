@@ -29,8 +29,10 @@ class Conv2d(Module):
         rng: generator for the initial weights.
 
     Shape:
-        ``(N, C, H, W) -> (N, O, OH, OW)``.
+        ``(N, C, H, W) -> (N, O, OH, OW)`` (batch-last: ``(C, H, W, N) -> (O, OH, OW, N)``).
     """
+
+    accepts_batch_last = True
 
     def __init__(
         self,
@@ -73,7 +75,14 @@ class Conv2d(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         bias = None if self.bias is None else self.bias.data
         out, cache = conv2d(
-            x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups
+            x,
+            self.weight.data,
+            bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.batch_last,
         )
         self._save_for_backward(cache)
         return out

@@ -20,6 +20,8 @@ class Dropout(Module):
         ``(*) -> (*)``.
     """
 
+    elementwise = True
+
     def __init__(
         self, p: float = 0.5, inplace: bool = False, rng: np.random.Generator | None = None
     ) -> None:

@@ -9,7 +9,7 @@ a layer object used twice in one forward pass needs the graph executor instead.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,14 @@ class Module:
     children (by attribute assignment), so that ``state_dict()`` keys match PyTorch's."""
 
     training: bool
+    #: Whether ``forward`` can read and write the batch-last ``(C, H, W, N)`` layout
+    #: (:mod:`cnnlab.scratch.functional.layout`); the graph executor switches such layers to
+    #: it by setting ``batch_last = True``.
+    accepts_batch_last: ClassVar[bool] = False
+    #: Whether the layer works element by element (any layout, any shape).
+    elementwise: ClassVar[bool] = False
+    #: This layer's inputs and outputs are batch-last (only when ``accepts_batch_last``).
+    batch_last: bool = False
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})

@@ -46,7 +46,8 @@ class _BatchNorm(Module):
                 self.register_buffer(name, None)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim not in self._input_ndims or x.shape[1] != self.num_features:
+        channels = x.shape[0 if self.batch_last else 1] if x.ndim > 1 else None
+        if x.ndim not in self._input_ndims or channels != self.num_features:
             raise ValueError(
                 f"expected input of shape {self._layout} with C={self.num_features}, "
                 f"received shape {x.shape}"
@@ -66,6 +67,7 @@ class _BatchNorm(Module):
             training=use_batch,
             momentum=factor,
             eps=self.eps,
+            batch_last=self.batch_last,
         )
         self._save_for_backward(cache)
         return out
@@ -97,11 +99,15 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over ``(N, C, H, W)`` (``torch.nn.BatchNorm2d``).
 
     Shape:
-        ``(N, C, H, W) -> (N, C, H, W)``.
+        ``(N, C, H, W) -> (N, C, H, W)`` (or batch-last ``(C, H, W, N)``).
     """
 
+    accepts_batch_last = True
     _input_ndims = (4,)
-    _layout = "(N, C, H, W)"
+
+    @property
+    def _layout(self) -> str:
+        return "(C, H, W, N)" if self.batch_last else "(N, C, H, W)"
 
 
 class LocalResponseNorm(Module):
@@ -111,12 +117,16 @@ class LocalResponseNorm(Module):
         ``(N, C, *) -> (N, C, *)``.
     """
 
+    accepts_batch_last = True
+
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        out, cache = F.local_response_norm(
+            x, self.size, self.alpha, self.beta, self.k, self.batch_last
+        )
         self._save_for_backward(cache)
         return out
 

@@ -13,8 +13,10 @@ class MaxPool2d(Module):
     """``torch.nn.MaxPool2d`` (``-inf`` padding, dilation, ``ceil_mode``; saves the argmax).
 
     Shape:
-        ``(N, C, H, W) -> (N, C, OH, OW)``.
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (batch-last: ``(C, H, W, N) -> (C, OH, OW, N)``).
     """
+
+    accepts_batch_last = True
 
     def __init__(
         self,
@@ -36,7 +38,13 @@ class MaxPool2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = F.max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.batch_last,
         )
         self._save_for_backward(cache)
         return out
@@ -55,8 +63,10 @@ class AvgPool2d(Module):
     """``torch.nn.AvgPool2d`` (``count_include_pad``, ``ceil_mode``, ``divisor_override``).
 
     Shape:
-        ``(N, C, H, W) -> (N, C, OH, OW)``.
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (batch-last: ``(C, H, W, N) -> (C, OH, OW, N)``).
     """
+
+    accepts_batch_last = True
 
     def __init__(
         self,
@@ -82,6 +92,7 @@ class AvgPool2d(Module):
             self.ceil_mode,
             self.count_include_pad,
             self.divisor_override,
+            self.batch_last,
         )
         self._save_for_backward(cache)
         return out
@@ -97,15 +108,17 @@ class AdaptiveAvgPool2d(Module):
     """``torch.nn.AdaptiveAvgPool2d``; ``output_size`` int, pair, or pair with ``None``.
 
     Shape:
-        ``(N, C, H, W) -> (N, C, OH, OW)``.
+        ``(N, C, H, W) -> (N, C, OH, OW)`` (batch-last: ``(C, H, W, N) -> (C, OH, OW, N)``).
     """
+
+    accepts_batch_last = True
 
     def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.adaptive_avg_pool2d(x, self.output_size)
+        out, cache = F.adaptive_avg_pool2d(x, self.output_size, self.batch_last)
         self._save_for_backward(cache)
         return out
 
