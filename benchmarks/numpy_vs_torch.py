@@ -13,9 +13,11 @@ document.
 * Peak memory: a separate process trains the NumPy engine with ``cnnlab.fit`` (100 steps of
   batch 128 plus validation and test evaluation) and reports its peak RSS.
 
-``--threads`` sets torch's intra-op threads, which the NumPy engine copies to OpenBLAS
-(default: torch's default, one per core). The 1-minute load average before and after is part of
-the output: on a shared machine, other processes' load changes every number.
+``--threads`` sets torch's intra-op threads (default: torch's default, one per core); the NumPy
+engine uses one OpenBLAS thread unless ``OPENBLAS_NUM_THREADS`` is set (``cnnlab.scratch.blas``
+says why), so each engine runs as ``cnnlab train`` would run it. The 1-minute load average
+before and after is part of the output: on a shared machine, other processes' load changes
+every number.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from cnnlab import scratch
 from cnnlab.bridge import copy_to_torch, load_from_torch, to_scratch, tree_to_numpy, tree_to_torch
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.scratch.allocator import keep_freed_memory
-from cnnlab.scratch.blas import set_blas_threads
+from cnnlab.scratch.blas import engine_blas_threads, set_blas_threads
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engine import aux_loss_weight
@@ -46,7 +46,7 @@ class NumpyEngine:
 
     def __init__(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> None:
         self.device = torch.device("cpu")
-        set_blas_threads(torch.get_num_threads())  # see cnnlab.scratch.blas
+        set_blas_threads(engine_blas_threads())  # one, unless asked: see cnnlab.scratch.blas
         keep_freed_memory()  # no fresh pages every step: see cnnlab.scratch.allocator
         self.model = model.to(self.device)
         self.rng = np.random.default_rng(config.seed)  # every dropout layer draws from it
