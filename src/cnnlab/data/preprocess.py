@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.data.dataset import ImageDataset
+from cnnlab.data.pixel_stats import PixelMoments
 from cnnlab.errors import ModelError
 
 
@@ -70,14 +71,13 @@ class Preprocessing:
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 images, scaled to ``[0, 1]``.
+    """Per-channel mean and standard deviation of uint8 images, scaled to ``[0, 1]``
+    (computed exactly, see :mod:`cnnlab.data.pixel_stats`).
 
     Shape:
         ``(N, C, H, W) uint8 -> (C,), (C,)``.
     """
-    x = images.transpose(0, 1).reshape(images.shape[1], -1).float() / 255.0
-    std, mean = torch.std_mean(x, dim=1)
-    return tuple(mean.tolist()), tuple(std.clamp_min(1e-8).tolist())
+    return PixelMoments.of_images(images).mean_std()
 
 
 def fit_preprocessing(train: ImageDataset, model_input: tuple[int, int, int]) -> Preprocessing:
