@@ -88,6 +88,19 @@ def test_worker_processes_decode_the_streamed_batches(digit_folder, tmp_path, mo
     assert pids and os.getpid() not in pids and len(pids) <= 2
 
 
+def test_the_index_pass_in_worker_processes_matches_the_one_in_process(digit_folder, monkeypatch):
+    paths = [*sorted(digit_folder.rglob("*.*"))[:40], digit_folder / "missing.png"]
+    options = image_files.FolderOptions((28, 28), 3)
+    serial = stream.index_files(paths, options, workers=0)
+    monkeypatch.setattr(image_files, "PARALLEL_FROM", 1)
+    parallel = stream.index_files(paths, options, workers=2)
+    assert all(torch.equal(a, b) for a, b in zip(serial, parallel))
+    moments, ok = parallel
+    assert ok[:-1].all() and not ok[-1] and moments.shape == (41, 3 + 9)
+    images, _ = image_files.decode_images(paths[:-1], options, workers=0)
+    assert torch.equal(moments[:-1].sum(0), stream.image_moments(images).sum(0))
+
+
 def test_the_index_pass_reports_every_bad_file_and_the_splits_never_hold_one(
     digit_folder, tmp_path, monkeypatch
 ):
