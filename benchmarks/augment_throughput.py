@@ -40,7 +40,8 @@ def images_per_second(trainer: Trainer, steps: int, batch: int, offset: int) -> 
     started = time.perf_counter()
     for step in range(steps):
         start = ((offset + step) * batch) % (n - batch)
-        trainer._train_step(torch.arange(start, start + batch))
+        indices = torch.arange(start, start + batch)
+        trainer._train_step(indices, trainer.train.take(indices))
     return steps * batch / (time.perf_counter() - started)
 
 

@@ -21,21 +21,22 @@ def crash_then_resume(
     cache_dir: Path,
     options: dict[str, Any],
     crash_after: int,
+    data: str = "mnist-subset",
 ) -> None:
-    """Train ``model`` on ``mnist-subset`` into ``out``, let the process "die" (an exception
-    out of the training step) after ``crash_after`` steps, then resume the run to its end."""
+    """Train ``model`` on ``data`` into ``out``, let the process "die" (an exception out of
+    the training step) after ``crash_after`` steps, then resume the run to its end."""
     original = loop.Trainer._train_step
     calls = {"n": 0}
 
-    def crashing_step(self: loop.Trainer, batch: torch.Tensor) -> float:
+    def crashing_step(self: loop.Trainer, batch: torch.Tensor, images: torch.Tensor) -> float:
         calls["n"] += 1
         if calls["n"] > crash_after:
             raise KeyboardInterrupt  # the process dies here
-        return original(self, batch)
+        return original(self, batch, images)
 
     monkeypatch.setattr(loop.Trainer, "_train_step", crashing_step)
     with pytest.raises(KeyboardInterrupt):
-        fit(model, "mnist-subset", out=out, cache_dir=cache_dir, verbose=False, **options)
+        fit(model, data, out=out, cache_dir=cache_dir, verbose=False, **options)
     monkeypatch.setattr(loop.Trainer, "_train_step", original)
     fit(resume=out, cache_dir=cache_dir, verbose=False)
 

@@ -199,6 +199,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         crop_size=args.crop_size,
         mistakes=args.mistakes,
         classes=args.classes,
+        stream=args.stream,
+        workers=args.workers,
     )
     if args.json:
         _emit_json(report.to_dict())
@@ -363,6 +365,8 @@ _TRAIN_OPTIONS = (
     "image_size",
     "channels",
     "strict",
+    "stream",
+    "workers",
     "classes",
     "per_class",
 )
@@ -480,6 +484,24 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="image folders: reject files that are not decodable images (default: skip them)",
+    )
+    _add_stream_options(p)
+
+
+def _add_stream_options(p: argparse.ArgumentParser) -> None:
+    """``--stream`` and ``--workers`` (image folders too large for memory)."""
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        default=None,
+        help="image folders: decode the images batch by batch from their files instead of "
+        "holding them in memory (default: only when they would not fit in a quarter of the RAM)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="image folders: processes decoding images (default min(4, cores); 0: none)",
     )
 
 
@@ -725,6 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mistakes", type=int, default=10, help="list this many worst misclassified examples"
     )
     p.add_argument("--classes", help="evaluate on these classes only, e.g. 0,1,2")
+    _add_stream_options(p)
     p.add_argument("--cache-dir", dest="cache_dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)

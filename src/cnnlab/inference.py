@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
+from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 
 
@@ -20,15 +23,28 @@ def to_model_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def image_batches(images: torch.Tensor | ImageSplit, batch_size: int) -> Iterator[torch.Tensor]:
+    """The images in stored order, ``batch_size`` at a time: slices of a tensor, or a split's
+    batches (decoded from the files when the split is streamed).
+
+    Shape:
+        ``(N, C, H, W)`` tensor or split of N images -> batches ``(<= batch_size, C, H, W)``.
+    """
+    if isinstance(images, torch.Tensor):
+        return iter(images.split(batch_size))
+    return images.batches(batch_size)
+
+
 @torch.no_grad()
 def compute_logits(
     model: nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | ImageSplit,
     preprocessing: Preprocessing,
     batch_size: int = 1000,
     channels_last: bool = False,
 ) -> torch.Tensor:
-    """Logits of ``model`` for uint8 ``images``, in eval mode (the mode is restored after).
+    """Logits of ``model`` for uint8 ``images`` (a tensor or a split, in memory or streamed),
+    in eval mode (the mode is restored after).
 
     Shape:
         ``(N, C, H, W) uint8 -> (N, num_classes) float32`` on the CPU.
@@ -38,8 +54,8 @@ def compute_logits(
     model.eval()
     try:
         chunks = []
-        for start in range(0, images.shape[0], batch_size):
-            x = preprocessing(images[start : start + batch_size].to(device))
+        for batch in image_batches(images, batch_size):
+            x = preprocessing(batch.to(device))
             chunks.append(model(to_model_layout(x, channels_last)).float().cpu())
         if not chunks:
             return torch.empty(0, 0)

@@ -12,8 +12,10 @@ frozen parameters (``meta["frozen"]``), so ``load_run`` rebuilds the new archite
 marks the same parameters non-trainable (``cnnlab summary RUN`` counts them as such).
 
 Cached features live in ``<cache>/features/<key>.safetensors``; the key hashes the backbone's
-weights and buffers, the preprocessing and the images, so a cache entry is reused by any run
-with the same three and never by another.
+weights and buffers, the preprocessing and the images (for a streamed folder: its files, their
+sizes and modification times, and their conversion), so a cache entry is reused by any run with
+the same three and never by another. Features are computed in one pass over a split, streamed
+splits batch by batch, and held in memory (``N x`` the backbone's feature size, float32).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from cnnlab.data.dataset import DatasetSplits
+from cnnlab.data.dataset import DatasetSplits, ImageSplit, TensorSplit
 from cnnlab.data.datasets import default_cache_dir
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import CheckpointError, ConfigError
@@ -208,19 +210,13 @@ class _AsIs:
 
 
 @dataclass
-class FeatureSet:
+class FeatureSet(TensorSplit):
     """Cached features standing in for a split's images (what the Trainer reads).
 
     Attributes:
         images: the backbone's features, shape ``(N, ...)`` float32.
         labels: ``(N,)`` int64.
     """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
 
 
 @dataclass
@@ -249,25 +245,34 @@ def backbone_hash(net: nn.Module) -> str:
     return h.hexdigest()
 
 
-def feature_key(net: nn.Module, preprocessing: Preprocessing, images: torch.Tensor) -> str:
-    """The cache key of the features of ``images``: backbone weights + preprocessing + data.
+def feature_key(
+    net: nn.Module, preprocessing: Preprocessing, images: torch.Tensor | ImageSplit
+) -> str:
+    """The cache key of the features of ``images``: backbone weights + preprocessing + data
+    (the pixels of images in memory; the files of a streamed split).
 
     Shape:
-        ``images``: ``(N, C, H, W)`` uint8.
+        ``images``: ``(N, C, H, W)`` uint8, or a split of such images.
     """
     h = hashlib.sha256(backbone_hash(net).encode())
     h.update(json.dumps(preprocessing.to_dict(), sort_keys=True).encode())
-    _sha256_tensor(h, images)
+    if isinstance(images, torch.Tensor):
+        _sha256_tensor(h, images)
+    elif images.streamed:
+        h.update(images.fingerprint().encode())
+    else:
+        _sha256_tensor(h, images.images)
     return h.hexdigest()[:32]
 
 
 def cached_features(
     net: nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | ImageSplit,
     preprocessing: Preprocessing,
     cache_dir: str | Path | None = None,
 ) -> tuple[torch.Tensor, Path, bool]:
-    """The backbone's features of ``images``, from the cache or computed and stored.
+    """The backbone's features of ``images`` (a tensor, or a split in memory or streamed),
+    from the cache or computed and stored.
 
     Returns:
         ``(features, cache file, hit)``.
@@ -317,7 +322,7 @@ def feature_training(
         if split is None:
             sets[name] = None
             continue
-        features, path, hit = cached_features(net, split.images, preprocessing, cache_dir)
+        features, path, hit = cached_features(net, split, preprocessing, cache_dir)
         sets[name] = FeatureSet(features, split.labels)
         if log:
             state = "reused" if hit else "computed and stored"

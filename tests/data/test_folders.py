@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from cnnlab.data import folders
+from cnnlab.data import folders, image_files
 from cnnlab.data.datasets import load_dataset
 from cnnlab.errors import DataError, DataWarning
 
@@ -196,9 +196,9 @@ def test_unknown_split_folder_next_to_train(split_folder, tmp_path):
 def test_parallel_decoding_matches_in_process(digit_folder, monkeypatch):
     paths = sorted(digit_folder.rglob("*.*"))[:40]
     options = folders.FolderOptions((28, 28), 1)
-    serial, ok_serial = folders.decode_images(paths, options, workers=0)
-    monkeypatch.setattr(folders, "PARALLEL_FROM", 1)
-    parallel, ok_parallel = folders.decode_images(paths, options, workers=2)
+    serial, ok_serial = image_files.decode_images(paths, options, workers=0)
+    monkeypatch.setattr(image_files, "PARALLEL_FROM", 1)
+    parallel, ok_parallel = image_files.decode_images(paths, options, workers=2)
     assert torch.equal(serial, parallel) and ok_serial.all() and ok_parallel.all()
 
 
@@ -207,9 +207,12 @@ def test_folder_options_with_named_dataset_is_an_error(cache_dir):
         load_dataset("mnist-subset", cache_dir, channels=3)
 
 
-def test_folder_too_large_for_memory_is_refused_before_decoding(digit_folder, tmp_path):
+def test_in_memory_refused_before_decoding_when_too_large(digit_folder, tmp_path):
     options = folders.FolderOptions((28, 28), 1)
     with pytest.raises(DataError, match="smaller --image-size") as info:
-        folders.load_image_folder(digit_folder, options, tmp_path, max_bytes=28 * 28 * 50)
-    assert "90 images of 1x28x28" in str(info.value)
+        folders.load_image_folder(
+            digit_folder, options, tmp_path, max_bytes=28 * 28 * 50, stream=False
+        )
+    assert "90 images of 1x28x28" in str(info.value) and "stream=False" in str(info.value)
+    assert "\n" not in str(info.value)
     assert not (tmp_path / "folders").exists()

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.data.augment_spec import AugmentSpec, parse_augment
+from cnnlab.data.pixel_stats import PixelMoments
 from cnnlab.errors import ConfigError
 
 _PADDING = {"constant": "zeros", "nearest": "border", "reflect": "reflection", "wrap": "border"}
@@ -154,21 +155,24 @@ def augment(
     return Augmenter(parsed, pca)(images, generator)
 
 
-def fit_pca(images: torch.Tensor, max_pixels: int = 2_000_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigen-decomposition of the channel covariance of training pixels (AlexNet, sec. 4.1).
-
-    Pixels are scaled to 0-1; at most ``max_pixels`` evenly spaced pixels are used.
+def fit_pca(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigen-decomposition of the channel covariance of training pixels (AlexNet, sec. 4.1),
+    on a 0-1 scale, from every pixel (exact sums, see :mod:`cnnlab.data.pixel_stats`).
 
     Shape:
         ``(N, C, H, W) uint8 -> (C,), (C, C)``: eigenvalues (descending) and eigenvectors as
         columns.
     """
-    c = images.shape[1]
-    pixels = images.transpose(0, 1).reshape(c, -1)  # C x (N*H*W)
-    stride = max(1, pixels.shape[1] // max_pixels)
-    pixels = pixels[:, ::stride].double() / 255.0
-    covariance = torch.cov(pixels).reshape(c, c)
-    values, vectors = torch.linalg.eigh(covariance)
+    return pca_of(PixelMoments.of_images(images))
+
+
+def pca_of(moments: PixelMoments) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fit_pca` from pixel moments (of an in-memory or a streamed training split).
+
+    Shape:
+        ``-> (C,), (C, C)``: eigenvalues (descending) and eigenvectors as columns.
+    """
+    values, vectors = torch.linalg.eigh(moments.covariance())
     order = values.argsort(descending=True)
     return values[order].clamp_min(0).float(), vectors[:, order].float()
 

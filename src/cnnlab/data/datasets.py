@@ -1,9 +1,10 @@
 """Named datasets: where they come from, how they are verified, how they are loaded.
 
 ``load_dataset("mnist")`` fetches (or finds in the cache) and loads the dataset into uint8
-tensors; ``load_dataset("path/to/folder", image_size=(64, 64))`` loads a folder of images (see
-:mod:`cnnlab.data.folders`). The cache lives in ``~/.cache/cnnlab`` (``$XDG_CACHE_HOME/cnnlab``
-when set) unless a ``cache_dir`` is given.
+tensors; ``load_dataset("path/to/folder", image_size=(64, 64))`` loads a folder of images, in
+memory or streamed from disk when it is too large (see :mod:`cnnlab.data.folders`). The cache
+lives in ``~/.cache/cnnlab`` (``$XDG_CACHE_HOME/cnnlab`` when set) unless a ``cache_dir`` is
+given.
 
 Where the official mirrors cannot be reached, download the files elsewhere and install them
 with ``cnnlab data fetch NAME --from PATH`` (checked like a download), or copy them into
@@ -21,8 +22,9 @@ import torch
 
 from cnnlab.data import cifar
 from cnnlab.data.dataset import DatasetSplits, ImageDataset
-from cnnlab.data.folders import FolderOptions, first_image_size, load_image_folder
+from cnnlab.data.folders import first_image_size, load_image_folder
 from cnnlab.data.idx import read_idx
+from cnnlab.data.image_files import FolderOptions
 from cnnlab.data.sources import (
     LocalSource,
     MirrorSource,
@@ -231,9 +233,12 @@ def load_dataset(
     image_size: tuple[int, int] | list[int] | None = None,
     channels: int | None = None,
     strict: bool = False,
+    stream: bool | None = None,
+    workers: int | None = None,
+    max_bytes: int | None = None,
 ) -> DatasetSplits:
-    """Load a dataset into memory: a catalogue name (fetched first if not cached) or a folder
-    of images with one sub-folder per class.
+    """Load a dataset: a catalogue name (fetched first if not cached, held in memory) or a
+    folder of images with one sub-folder per class (in memory, or streamed from its files).
 
     Args:
         spec: ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"`` or a folder path.
@@ -244,10 +249,17 @@ def load_dataset(
         channels: folders only: 1 (grey-scale) or 3 (RGB, the default).
         strict: folders only: reject files that are not decodable images instead of skipping
             them with a :class:`cnnlab.errors.DataWarning`.
+        stream: folders only: True decodes the images batch by batch from their files
+            (:mod:`cnnlab.data.stream`), False holds them in memory; None (default) streams
+            when the decoded images would exceed ``max_bytes``.
+        workers: folders only: decoding processes; default ``min(4, cpu count)``.
+        max_bytes: folders only: the memory budget of decoded images; default a quarter of
+            the RAM.
 
     Returns:
-        :class:`DatasetSplits` with uint8 ``(N, C, H, W)`` images; ``val`` is None unless the
-        folder has a ``val/`` split (see :func:`cnnlab.data.dataset.split_validation`).
+        :class:`DatasetSplits` of uint8 ``(N, C, H, W)`` images (in memory, or
+        :class:`cnnlab.data.stream.StreamedDataset` splits); ``val`` is None unless the folder
+        has a ``val/`` split (see :func:`cnnlab.data.dataset.split_validation`).
 
     Raises:
         DataError: unknown name or missing folder, unreadable files, bad folder layout.
@@ -255,10 +267,11 @@ def load_dataset(
     """
     cache = Path(cache_dir or default_cache_dir())
     if is_named_dataset(spec):
-        if image_size is not None or channels is not None or strict:
+        folder_only = (image_size, channels, stream, workers, max_bytes)
+        if strict or any(option is not None for option in folder_only):
             raise ConfigError(
-                f"expected --image-size, --channels and --strict only with an image folder, "
-                f"received data={spec!r} (a fixed dataset)"
+                f"expected --image-size, --channels, --strict, --stream and --workers only with "
+                f"an image folder, received data={spec!r} (a fixed dataset)"
             )
         info = get_dataset_info(spec)
         return info.load(fetch_dataset(spec, cache), info.classes)
@@ -266,4 +279,4 @@ def load_dataset(
         get_dataset_info(spec)  # raises: unknown name (lists the known ones)
     size = tuple(image_size) if image_size is not None else first_image_size(spec)
     options = FolderOptions((int(size[0]), int(size[1])), channels or 3, strict)
-    return load_image_folder(spec, options, cache)
+    return load_image_folder(spec, options, cache, workers, max_bytes, stream)

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from cnnlab.data.dataset import ImageDataset
+from cnnlab.data.dataset import ImageSplit
+from cnnlab.data.pixel_stats import PixelMoments
 from cnnlab.errors import ModelError
 
 
@@ -70,18 +71,18 @@ class Preprocessing:
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 images, scaled to ``[0, 1]``.
+    """Per-channel mean and standard deviation of uint8 images, scaled to ``[0, 1]``
+    (computed exactly, see :mod:`cnnlab.data.pixel_stats`).
 
     Shape:
         ``(N, C, H, W) uint8 -> (C,), (C,)``.
     """
-    x = images.transpose(0, 1).reshape(images.shape[1], -1).float() / 255.0
-    std, mean = torch.std_mean(x, dim=1)
-    return tuple(mean.tolist()), tuple(std.clamp_min(1e-8).tolist())
+    return PixelMoments.of_images(images).mean_std()
 
 
-def fit_preprocessing(train: ImageDataset, model_input: tuple[int, int, int]) -> Preprocessing:
-    """Preprocessing for a model with input ``(C, H, W)``, statistics from ``train``.
+def fit_preprocessing(train: ImageSplit, model_input: tuple[int, int, int]) -> Preprocessing:
+    """Preprocessing for a model with input ``(C, H, W)``, statistics from ``train`` (in
+    memory or streamed: the same exact sums, so the same numbers).
 
     Raises:
         ModelError: stored images have other channels, or are larger than the model input
@@ -94,5 +95,5 @@ def fit_preprocessing(train: ImageDataset, model_input: tuple[int, int, int]) ->
             f"received {c}-channel images of shape {train.image_shape}"
         )
     input_size = (max(h, model_input[1]), max(w, model_input[2]))
-    mean, std = channel_stats(train.images)
+    mean, std = train.pixel_moments().mean_std()
     return Preprocessing(mean, std, (h, w), input_size, c)

@@ -9,11 +9,12 @@ classes, so a selected run is always tested on all the test images of its classe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
 
-from cnnlab.data.dataset import DatasetSplits, ImageDataset
+from cnnlab.data.dataset import DatasetSplits, Split
 from cnnlab.errors import ConfigError, expected
 
 
@@ -33,7 +34,7 @@ def parse_classes(text: str | Sequence[str] | None) -> list[str] | None:
     return names
 
 
-def keep_classes(data: ImageDataset, names: Sequence[str]) -> ImageDataset:
+def keep_classes(data: Split, names: Sequence[str]) -> Split:
     """The examples of the classes ``names``, relabelled in ``data``'s class order.
 
     Shape:
@@ -54,10 +55,10 @@ def keep_classes(data: ImageDataset, names: Sequence[str]) -> ImageDataset:
     labels = relabel[data.labels]
     index = (labels >= 0).nonzero().flatten()
     kept = tuple(data.classes[i] for i in old)
-    return ImageDataset(data.images[index], labels[index], kept)
+    return dataclasses.replace(data.subset(index), labels=labels[index], classes=kept)
 
 
-def sample_per_class(data: ImageDataset, per_class: int, seed: int) -> ImageDataset:
+def sample_per_class(data: Split, per_class: int, seed: int) -> Split:
     """``per_class`` examples of every class, drawn with a generator seeded by ``seed``
     (kept in their original order).
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from cnnlab.errors import ConfigError
 from cnnlab.evaluation.evaluate import load_split
-from cnnlab.inference import compute_logits
+from cnnlab.inference import compute_logits, image_batches
 from cnnlab.training.run import Run, load_run
 
 COMBINE_RULES = ("mean-prob", "mean-logit", "vote")
@@ -144,7 +144,13 @@ def ensemble(
     check_members(members)
     spec, dataset = load_split(members[0], data, split, cache_dir)
     labels = dataset.labels
-    logits = [compute_logits(m.model, dataset.images, m.preprocessing, batch_size) for m in members]
+    chunks: list[list[torch.Tensor]] = [[] for _ in members]
+    for batch in image_batches(dataset, batch_size):  # one pass: a streamed split decodes once
+        for member, member_chunks in zip(members, chunks):
+            member_chunks.append(
+                compute_logits(member.model, batch, member.preprocessing, batch_size)
+            )
+    logits = [torch.cat(c) for c in chunks]
     rows = [
         {
             "run": str(m.path),

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from cnnlab.data.dataset import ImageDataset
+from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.datasets import load_dataset
 from cnnlab.data.selection import keep_classes, parse_classes
 from cnnlab.errors import ConfigError, DataError
@@ -109,10 +109,14 @@ def load_split(
     split: str = "test",
     cache_dir: str | Path | None = None,
     classes: str | Sequence[str] | None = None,
-) -> tuple[str, ImageDataset]:
+    stream: bool | None = None,
+    workers: int | None = None,
+) -> tuple[str, ImageSplit]:
     """The split a run is evaluated on: its own data by default, with the run's class selection
     (``--classes``) applied, or ``classes`` when given (for a run of all the data's classes,
     only the examples of ``classes`` are kept, labels and confusion matrix stay the run's).
+    An image folder is converted as the run's was and streamed if the run's was, or as
+    ``stream`` says; ``workers`` decoding processes (default ``min(4, cores)``).
 
     Returns:
         ``(data spec, dataset)``.
@@ -124,7 +128,10 @@ def load_split(
     if split not in ("test", "train"):
         raise ConfigError(f"expected split test or train, received split={split!r}")
     spec = data or run.data
-    splits = load_dataset(spec, cache_dir, **run.data_options_for(spec))
+    options = run.data_options_for(spec)
+    if stream is not None:
+        options["stream"] = stream
+    splits = load_dataset(spec, cache_dir, workers=workers, **options)
     classes = parse_classes(classes)  # "0,1" or a list of names
     if classes is None and "selection" in run.meta:
         classes = run.classes  # the run was trained on a selection: test on its classes
@@ -154,6 +161,8 @@ def evaluate(
     crop_size: int | None = None,
     mistakes: int = 10,
     classes: str | Sequence[str] | None = None,
+    stream: bool | None = None,
+    workers: int | None = None,
 ) -> EvaluationReport:
     """Evaluate a run (directory, checkpoint file or loaded :class:`Run`) on a split.
 
@@ -166,6 +175,9 @@ def evaluate(
         crop_size: crop size of ``5crop``/``10crop`` (default: the network input).
         mistakes: how many of the worst misclassified examples to list.
         classes: evaluate on these classes only (default: the run's selection, if any).
+        stream: image folders: True streams the split from its files, False holds it in
+            memory; default as the run's data was (streamed if it was, else if too large).
+        workers: image folders: decoding processes (default ``min(4, cores)``).
 
     Raises:
         ConfigError: a bad split, top_k, TTA mode or crop size.
@@ -176,14 +188,15 @@ def evaluate(
     run = run if isinstance(run, Run) else load_run(run)
     network_input = tuple(run.model.default_input_shape[1:])
     crop = crop_size_for(tta, run.preprocessing, network_input, crop_size)  # checks before work
-    spec, dataset = load_split(run, data, split, cache_dir, classes)
+    spec, dataset = load_split(run, data, split, cache_dir, classes, stream, workers)
     labels = dataset.labels
-    single = compute_logits(run.model, dataset.images, run.preprocessing, batch_size).log_softmax(1)
-    log_probs, tta_info = single, None
-    if tta != "none":
+    if tta == "none":
+        single = compute_logits(run.model, dataset, run.preprocessing, batch_size).log_softmax(1)
+        log_probs, tta_info = single, None
+    else:
         views = tta_views(tta, run.preprocessing, crop)
-        log_probs = tta_log_probabilities(
-            run.model, dataset.images, run.preprocessing, views, batch_size
+        single, log_probs = tta_log_probabilities(
+            run.model, dataset, run.preprocessing, views, batch_size
         )
         tta_info = {
             "mode": tta,

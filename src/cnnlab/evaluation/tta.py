@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import ConfigError
-from cnnlab.inference import compute_logits
+from cnnlab.inference import compute_logits, image_batches
 
 TTA_MODES = ("none", "flip", "shift", "5crop", "10crop")
 CROP_MODES = ("5crop", "10crop")
@@ -135,19 +136,24 @@ def tta_views(mode: str, preprocessing: Preprocessing, crop: tuple[int, int] | N
 
 def tta_log_probabilities(
     model: nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | ImageSplit,
     preprocessing: Preprocessing,
     views: list[View],
     batch_size: int = 1000,
-) -> torch.Tensor:
-    """Log of the mean softmax probability over the views.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The single-view log-probabilities and the log of the mean softmax probability over the
+    views, in one pass over the images (a streamed split is decoded once).
 
     Shape:
-        ``(N, C, H, W) uint8 -> (N, num_classes)`` float32 log-probabilities.
+        ``(N, C, H, W) uint8`` (tensor or split) ``-> (N, num_classes), (N, num_classes)``
+        float32 log-probabilities.
     """
-    total = None
-    for view in views:
-        probs = compute_logits(model, view(images), preprocessing, batch_size).softmax(1)
-        total = probs if total is None else total + probs
-    assert total is not None, "at least one view"
-    return (total / len(views)).clamp_min(1e-30).log()
+    single, averaged = [], []
+    for batch in image_batches(images, batch_size):
+        single.append(compute_logits(model, batch, preprocessing, batch_size).log_softmax(1))
+        total = sum(
+            compute_logits(model, view(batch), preprocessing, batch_size).softmax(1)
+            for view in views
+        )
+        averaged.append((total / len(views)).clamp_min(1e-30).log())
+    return torch.cat(single), torch.cat(averaged)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from cnnlab.data.augment_spec import parse_augment
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, expected
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
@@ -50,6 +50,8 @@ class TrainConfig:
     image_size: list[int] | None = None  # image folders: [H, W]; None: the model's input
     channels: int | None = None  # image folders: 1 or 3; None: the model's input channels
     strict: bool = False  # image folders: reject undecodable files instead of skipping them
+    stream: bool | None = None  # image folders: True streams from the files; None: if too large
+    workers: int | None = None  # image folders: decoding processes; None: min(4, cores)
     classes: list[str] | None = None  # keep only these classes (cnnlab.data.selection)
     per_class: int | None = None  # ... and this many training examples of each (seeded)
     finetune_from: str | None = None  # transfer: the run or checkpoint the weights come from
@@ -115,6 +117,11 @@ class TrainConfig:
                     f"expected image_size [H, W] of whole numbers >= 1, "
                     f"received image_size={self.image_size!r}"
                 )
+        if self.stream not in (None, True, False):
+            raise ConfigError(expected("stream true, false or unset", stream=self.stream))
+        workers = self.workers
+        if workers is not None and (type(workers) is not int or workers < 0):
+            raise ConfigError(expected("a whole number of workers >= 0", workers=workers))
         if self.channels not in (None, 1, 3):
             raise ConfigError(
                 f"expected channels 1 (grey-scale) or 3 (RGB), received channels={self.channels!r}"

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.inference import compute_logits, to_model_layout
 from cnnlab.training.config import TrainConfig
@@ -50,8 +51,11 @@ class Engine(Protocol):
     def lr(self) -> float:
         """The learning rate of the next step."""
 
-    def logits(self, images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
-        """Eval-mode logits of uint8 images. Shape: ``(N, C, H, W) -> (N, classes)``."""
+    def logits(
+        self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing
+    ) -> torch.Tensor:
+        """Eval-mode logits of uint8 images (a tensor, or a split in memory or streamed).
+        Shape: ``(N, C, H, W) -> (N, classes)``."""
 
     def model_state(self) -> dict[str, torch.Tensor]:
         """The model's ``state_dict`` (torch tensors, torch keys)."""
@@ -113,7 +117,9 @@ class TorchEngine:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-    def logits(self, images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    def logits(
+        self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing
+    ) -> torch.Tensor:
         return compute_logits(self.model, images, preprocessing, channels_last=self.channels_last)
 
     def model_state(self) -> dict[str, torch.Tensor]:

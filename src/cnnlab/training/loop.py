@@ -1,7 +1,8 @@
 """The training loop.
 
-:class:`Trainer` runs epochs of mini-batch training over in-memory uint8 images, evaluates on
-the validation split, calls the callbacks and writes resumable checkpoints. Everything random is
+:class:`Trainer` runs epochs of mini-batch training over uint8 images (held in memory, or
+streamed from their files by worker processes: the same batches either way), evaluates on the
+validation split, calls the callbacks and writes resumable checkpoints. Everything random is
 derived from the seed (initial weights, the order of each epoch, the global torch RNG that
 dropout and augmentation draw from) and saved in the checkpoint, so on the CPU a run that is
 killed and resumed ends with bitwise the same weights and history as one that never stopped.
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.data.augment import Augmenter
-from cnnlab.data.dataset import DatasetSplits
+from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import CheckpointError, TrainingError
 from cnnlab.training.callbacks import Callback
@@ -45,7 +46,7 @@ class Trainer:
 
     Args:
         model: a model built by :func:`cnnlab.create_model` (it carries ``cnnlab_spec``).
-        data: splits with uint8 images; ``val`` may be None.
+        data: splits of uint8 images, in memory or streamed; ``val`` may be None.
         preprocessing: how batches become model input.
         config: the run's :class:`TrainConfig`.
         device: where training happens.
@@ -80,7 +81,7 @@ class Trainer:
         self.engine = build_engine(model, config, device, self.steps_per_epoch)
         self.model = self.engine.model
         self.device = self.engine.device
-        self.train_images = data.train.images.to(self.device)
+        self.train = data.train.to(self.device)  # in memory: on the device; streamed: pinned
         self.train_labels = data.train.labels.to(self.device)
         self.callbacks = list(callbacks)
         self.checkpoint_path = checkpoint_path
@@ -100,7 +101,12 @@ class Trainer:
         cfg = self.config
         while self.epoch < cfg.epochs and not self.stop_training:
             started = time.perf_counter() - self.partial["seconds"]
+            # the batches still to run this epoch (all of them, unless resumed mid-epoch)
             order = epoch_order(len(self.train_labels), cfg.seed, self.epoch)
+            remaining = order[self.step * cfg.batch_size :]
+            batches = zip(
+                remaining.split(cfg.batch_size), self.train.batches(cfg.batch_size, remaining)
+            )
             self.engine.train()
             with EpochProgress(
                 self.steps_per_epoch,
@@ -109,9 +115,8 @@ class Trainer:
                 cfg.epochs,
                 enabled=self.show_progress,
             ) as bar:
-                while self.step < self.steps_per_epoch:
-                    batch = order[self.step * cfg.batch_size : (self.step + 1) * cfg.batch_size]
-                    loss = self._train_step(batch)
+                for batch, images in batches:
+                    loss = self._train_step(batch, images)
                     self.step += 1
                     bar.update(loss)
                     if cfg.checkpoint_every and self._global_step() % cfg.checkpoint_every == 0:
@@ -122,8 +127,10 @@ class Trainer:
             self.log(format_epoch(self.epoch, cfg.epochs, logs))
         return self.history
 
-    def _train_step(self, batch: torch.Tensor) -> float:
-        images = self.train_images[batch]  # N x C x H x W, uint8, as stored
+    def _train_step(self, batch: torch.Tensor, images: torch.Tensor) -> float:
+        """One optimisation step on the examples ``batch`` (indices into the training split)
+        whose stored images are ``images`` (N x C x H x W, uint8)."""
+        images = images.to(self.device, non_blocking=True)  # streamed batches come from the CPU
         if self.augmenter is not None:
             # on the stored size, before padding: shifts are fractions of the stored image and
             # fills are the image's own (draws from the global RNG, saved in checkpoints)
@@ -167,9 +174,9 @@ class Trainer:
         self.save_state()
         return logs
 
-    def evaluate_split(self, split) -> tuple[float, float]:
+    def evaluate_split(self, split: ImageSplit) -> tuple[float, float]:
         """Mean cross-entropy and accuracy of the current model on a split."""
-        logits = self.engine.logits(split.images, self.preprocessing)
+        logits = self.engine.logits(split, self.preprocessing)
         loss = F.cross_entropy(logits, split.labels).item()
         return loss, (logits.argmax(1) == split.labels).float().mean().item()
 

@@ -19,7 +19,9 @@ from torch import nn
 
 from cnnlab import scratch
 from cnnlab.bridge import copy_to_torch, load_from_torch, to_scratch, tree_to_numpy, tree_to_torch
+from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
+from cnnlab.inference import image_batches
 from cnnlab.scratch.allocator import keep_freed_memory
 from cnnlab.scratch.blas import engine_blas_threads, set_blas_threads
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
@@ -92,18 +94,15 @@ class NumpyEngine:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-    def logits(self, images: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    def logits(
+        self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing
+    ) -> torch.Tensor:
         was_training = self.net.training
         self.net.eval()
         try:
             chunks = [
-                torch.from_numpy(
-                    self.net.forward(
-                        as_numpy(preprocessing(images[start : start + INFERENCE_BATCH])),
-                        keep_cache=False,
-                    )
-                )
-                for start in range(0, images.shape[0], INFERENCE_BATCH)
+                torch.from_numpy(self.net.forward(as_numpy(preprocessing(batch)), keep_cache=False))
+                for batch in image_batches(images, INFERENCE_BATCH)
             ]
         finally:
             self.net.train(was_training)

@@ -36,7 +36,12 @@ from cnnlab.training.config import TrainConfig
 from cnnlab.training.freezing import apply_freeze
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
-from cnnlab.training.run_data import build_augmenter, folder_options, resolve_data_spec
+from cnnlab.training.run_data import (
+    build_augmenter,
+    folder_options,
+    recorded_data_options,
+    resolve_data_spec,
+)
 
 CONFIG_FILE = "config.json"
 HISTORY_JSON = "history.json"
@@ -66,10 +71,12 @@ def fit(
 
     Args:
         model: registered model name (ignored when resuming).
-        data: dataset spec (``"mnist"``) or loaded :class:`DatasetSplits`.
+        data: dataset spec (``"mnist"``, an image folder) or loaded :class:`DatasetSplits`
+            (in memory or streamed).
         out: run directory to create (must not hold a run already); None trains in memory.
-        resume: a run directory to continue; its saved config is used. ``epochs`` may be
-            raised for the ``constant`` and ``step`` schedules.
+        resume: a run directory to continue; its saved config is used (and its data streamed
+            if it was). ``epochs`` may be raised for the ``constant`` and ``step`` schedules;
+            ``workers`` may be changed.
         callbacks: extra callbacks, called after the built-in ones.
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
@@ -89,9 +96,10 @@ def fit(
         run_dir = Path(out) if out is not None else None
         if run_dir is not None:
             ensure_new_run_dir(run_dir)
-    data_options = folder_options(config)
+    saved_meta = read_run_config(run_dir).get("meta") if resume is not None else None
+    data_options = folder_options(config, saved_meta)
     if isinstance(data, str) or data is None:
-        splits = load_dataset(config.data, cache_dir, **data_options)
+        splits = load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
     else:
         splits = data
     splits = select(splits, config.classes, config.per_class, config.seed)  # --classes ...
@@ -101,12 +109,11 @@ def fit(
     net = create_model(
         config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
     )
-    saved_meta = read_run_config(run_dir).get("meta") if resume is not None else None
     preprocessing, transfer_meta = _network_start(net, splits, config, saved_meta)
     meta = run_meta(net, splits, preprocessing, config)
     meta.update(transfer_meta)
     augmenter, augment_meta = build_augmenter(config, splits.train, saved_meta)
-    meta.update(augment_meta, data_options=data_options)
+    meta.update(augment_meta, data_options=recorded_data_options(data_options, splits))
     if run_dir is not None and resume is None:
         atomic_write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "meta": meta})
     inputs = (net, splits, preprocessing, config)
@@ -169,9 +176,13 @@ def ensure_new_run_dir(path: Path) -> None:
 def _resumed_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
     saved = read_run_config(run_dir)
     config = TrainConfig.from_dict(saved["config"])
-    extra = sorted(set(options) - {"epochs"})
+    extra = sorted(set(options) - {"epochs", "workers"})
     if extra:
-        raise ConfigError(f"expected only --epochs when resuming, received {', '.join(extra)}")
+        raise ConfigError(
+            f"expected only --epochs and --workers when resuming, received {', '.join(extra)}"
+        )
+    if "workers" in options:  # how many processes decode does not change the run
+        config.workers = options["workers"]
     if "epochs" in options and options["epochs"] != config.epochs:
         if config.schedule in ("onecycle", "cosine"):
             raise ConfigError(
@@ -179,7 +190,7 @@ def _resumed_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
                 f"schedule (its length is fixed), received epochs={options['epochs']}"
             )
         config.epochs = options["epochs"]
-        config.validate()
+    config.validate()
     return config
 
 

@@ -1,8 +1,9 @@
 """What a run needs from its data besides the tensors: folder options and augmentation.
 
-Both are stored with the run (``meta["data_options"]``, ``meta["augment"]`` and, for PCA
-colour augmentation, ``meta["augment_pca"]``) so that ``--resume``, ``evaluate`` and
-``predict`` reproduce them exactly.
+Both are stored with the run (``meta["data_options"]``, with ``"stream": true`` when the
+folder was streamed; ``meta["augment"]`` and, for PCA colour augmentation,
+``meta["augment_pca"]``) so that ``--resume``, ``evaluate`` and ``predict`` reproduce them
+exactly.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnnlab.data.augment import Augmenter, fit_pca, pca_from_dict, pca_to_dict
+from cnnlab.data.augment import Augmenter, pca_from_dict, pca_of, pca_to_dict
 from cnnlab.data.augment_spec import parse_augment
-from cnnlab.data.dataset import ImageDataset
+from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.datasets import is_named_dataset
 from cnnlab.registry import get_model_entry
 from cnnlab.training.config import TrainConfig
@@ -25,34 +26,46 @@ def resolve_data_spec(spec: str) -> str:
     return str(Path(spec).resolve())
 
 
-def folder_options(config: TrainConfig) -> dict[str, Any]:
+def folder_options(config: TrainConfig, saved_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """``load_dataset`` keyword arguments for the run's data: for an image folder, the size
-    and channels (default: the model's input) and strictness; nothing for named datasets
-    (where passing folder options is an error ``load_dataset`` reports)."""
+    and channels (default: the model's input), strictness, and streaming when asked (or when
+    the resumed run streamed); only the options given for named datasets (where folder options
+    are an error ``load_dataset`` reports)."""
     if is_named_dataset(config.data) or not Path(config.data).is_dir():
-        options: dict[str, Any] = {}
-        if config.image_size is not None:
-            options["image_size"] = config.image_size
-        if config.channels is not None:
-            options["channels"] = config.channels
-        if config.strict:
-            options["strict"] = True
-        return options
+        given = {
+            "image_size": config.image_size,
+            "channels": config.channels,
+            "strict": config.strict or None,
+            "stream": config.stream,
+        }
+        return {name: value for name, value in given.items() if value is not None}
     default = get_model_entry(config.model).default_input  # (C, H, W)
-    return {
+    options = {
         "image_size": list(config.image_size or default[1:]),
         "channels": config.channels or default[0],
         "strict": config.strict,
     }
+    stream = ((saved_meta or {}).get("data_options") or {}).get("stream", config.stream)
+    if stream is not None:
+        options["stream"] = stream
+    return options
+
+
+def recorded_data_options(options: dict[str, Any], splits: DatasetSplits) -> dict[str, Any]:
+    """The data options stored with the run: ``options`` plus ``"stream": true`` when the
+    folder streamed (asked for, or chosen because it was too large for memory), so every
+    command that reloads the run's data streams it too."""
+    return {**options, "stream": True} if splits.train.streamed else options
 
 
 def build_augmenter(
-    config: TrainConfig, train: ImageDataset, saved_meta: dict[str, Any] | None = None
+    config: TrainConfig, train: ImageSplit, saved_meta: dict[str, Any] | None = None
 ) -> tuple[Augmenter | None, dict[str, Any]]:
     """The run's augmenter and the metadata that describes it.
 
-    PCA colour augmentation is fitted on the training split once; a resumed run reuses the
-    eigenvectors saved in its ``meta`` instead of refitting.
+    PCA colour augmentation is fitted on the training split once (on every pixel, from exact
+    sums: an in-memory and a streamed split give the same eigenvectors); a resumed run reuses
+    the eigenvectors saved in its ``meta`` instead of refitting.
 
     Returns:
         ``(augmenter or None, meta entries)``.
@@ -64,6 +77,6 @@ def build_augmenter(
     pca = None
     if spec.pca_lighting:
         saved = (saved_meta or {}).get("augment_pca")
-        pca = pca_from_dict(saved) if saved else fit_pca(train.images)
+        pca = pca_from_dict(saved) if saved else pca_of(train.pixel_moments())
         meta["augment_pca"] = pca_to_dict(pca)
     return Augmenter(spec, pca), meta

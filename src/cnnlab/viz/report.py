@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnlab.data.dataset import ImageSplit
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate, load_split
 from cnnlab.fileio import atomic_write_text
 from cnnlab.training.run import CONFIG_FILE, CURVES, Run, load_run, read_run_config
@@ -109,8 +110,9 @@ def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
     return rows, totals
 
 
-def build_report_html(run: Run, report: EvaluationReport, images: torch.Tensor) -> str:
-    """The page's HTML for a loaded run, its evaluation and the evaluated split's images."""
+def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> str:
+    """The page's HTML for a loaded run, its evaluation and the evaluated split (in memory or
+    streamed: only the pictures of the listed mistakes are read)."""
     title = html.escape(f"{run.meta['model']['name']} run {run.path}")
     config: dict[str, Any] = {}
     if run.path.is_dir() and (run.path / CONFIG_FILE).is_file():
@@ -161,8 +163,9 @@ def build_report_html(run: Run, report: EvaluationReport, images: torch.Tensor) 
         "<p>Misclassified test images with the highest loss (-log p(true class)).</p>",
         "<div class='gallery'>",
     ]
-    for m in report.mistakes:
-        uri = png_data_uri(image_png(images[m["index"]]))
+    pictures = split.take(torch.tensor([m["index"] for m in report.mistakes], dtype=torch.int64))
+    for m, picture in zip(report.mistakes, pictures):
+        uri = png_data_uri(image_png(picture))
         parts.append(
             f"<figure><img alt='#{m['index']}' src='{uri}'><figcaption>#{m['index']}<br>true "
             f"<b>{html.escape(m['true'])}</b>, predicted <b>{html.escape(m['predicted'])}</b> "
@@ -187,5 +190,5 @@ def write_report(
     run = run if isinstance(run, Run) else load_run(run)
     report = evaluate(run, data=data, cache_dir=cache_dir, mistakes=mistakes)
     _, dataset = load_split(run, data, "test", cache_dir)
-    atomic_write_text(output, build_report_html(run, report, dataset.images))
+    atomic_write_text(output, build_report_html(run, report, dataset))
     return Path(output)

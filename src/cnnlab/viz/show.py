@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.data.augment import Augmenter, fit_pca
+from cnnlab.data.augment import Augmenter, pca_of
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.datasets import load_dataset
 from cnnlab.errors import ConfigError
@@ -62,11 +62,11 @@ def show_dataset(
     train = splits.train
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(train), generator=generator)[:count]
-    images, labels = train.images[chosen], train.labels[chosen]
+    images, labels = train.take(chosen), train.labels[chosen]  # streamed: only these decode
     names = [train.classes[i] for i in labels.tolist()]
     if not spec.enabled:
         return plot_image_grid(images, names, output, title=f"{data}: training images")
-    pca = fit_pca(train.images) if spec.pca_lighting else None
+    pca = pca_of(train.pixel_moments()) if spec.pca_lighting else None
     batch = images.repeat(versions, 1, 1, 1)  # (versions * n) x C x H x W, version-major
     augmented = Augmenter(spec, pca)(batch, generator)
     augmented = augmented.view(versions, len(images), *images.shape[1:]).transpose(0, 1)
