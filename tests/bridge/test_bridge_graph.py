@@ -11,6 +11,7 @@ from torch import nn
 
 from cnnlab.bridge import copy_to_torch, load_from_torch, to_scratch
 from cnnlab.errors import CnnlabError, UnsupportedOpError
+from cnnlab.scratch.grad_mode import is_grad_enabled, no_grad
 from cnnlab.scratch.graph import GraphNet
 
 
@@ -134,3 +135,18 @@ def test_unsupported_function_names_the_op_and_the_layer() -> None:
     message = str(info.value)
     assert "'exp'" in message and "WithExp" in message and "\n" not in message
     assert isinstance(info.value, CnnlabError)
+
+
+def test_no_grad_gives_the_same_logits_and_keeps_nothing_for_backward() -> None:
+    _, net = _pair()
+    x = np.random.default_rng(1).standard_normal((2, 3, 5, 5))
+    net.eval()
+    expected = net.forward(x)
+    with no_grad():
+        with no_grad():
+            assert not is_grad_enabled()
+        assert not is_grad_enabled()  # nesting restores the outer state
+        np.testing.assert_array_equal(net.forward(x), expected)
+    assert is_grad_enabled()
+    with pytest.raises(RuntimeError, match="without a forward pass"):
+        net.backward(np.ones_like(expected))

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as TF
 
 from cnnlab.scratch import functional as F
+from cnnlab.scratch.functional.layout import to_batch_last
 
 DTYPES = [np.float64, np.float32]
 
@@ -118,3 +119,14 @@ def test_max_pool2d_three_dimensional_input(check) -> None:
     x = np.random.default_rng(3).standard_normal((3, 6, 6))
     out, _ = F.max_pool2d(x, 2)
     check.close(out, TF.max_pool2d(torch.from_numpy(x), 2).numpy(), np.float64)
+
+
+def test_max_pool2d_without_argmax_pools_alike_and_refuses_backward(batch_last: bool) -> None:
+    x = np.random.default_rng(4).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    x = to_batch_last(x) if batch_last else x
+    with_argmax, cache = F.max_pool2d(x, 3, 2, 1, batch_last=batch_last)
+    without, bare = F.max_pool2d(x, 3, 2, 1, batch_last=batch_last, with_argmax=False)
+    np.testing.assert_array_equal(without, with_argmax)
+    assert bare.argmax is None and cache.argmax is not None
+    with pytest.raises(RuntimeError, match="argmax"):
+        F.max_pool2d_backward(np.ones_like(without), bare)

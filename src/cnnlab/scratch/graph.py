@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from cnnlab.scratch.grad_mode import is_grad_enabled, no_grad
 from cnnlab.scratch.graph_ops import LayerOp, Op
 from cnnlab.scratch.nn.module import Module
 
@@ -108,26 +110,30 @@ class GraphNet(Module):
         """The graph of the current mode."""
         return self.graphs[self.training]
 
-    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+    def forward(self, x: np.ndarray, keep_cache: bool | None = None) -> np.ndarray:
         """Run the graph; returns the logits (``aux_outputs`` gets the other outputs).
 
         Args:
             x: input batch.
-            keep_cache: keep what :meth:`backward` needs (``False`` for inference: less memory).
+            keep_cache: keep what :meth:`backward` needs; ``False`` (inference) runs the ops
+                under :func:`~cnnlab.scratch.grad_mode.no_grad`, which saves memory and time.
+                Default: whether gradients are enabled.
         """
+        keep_cache = is_grad_enabled() if keep_cache is None else keep_cache
         graph = self.graph
         values: dict[str, np.ndarray] = {graph.input: x}
         left = Counter(graph.readers)
         caches: dict[str, Any] = {}
-        for node in graph.nodes:
-            out, cache = node.op.forward(*(values[name] for name in node.inputs))
-            if keep_cache:
-                caches[node.name] = cache
-            values[node.name] = out
-            for name in node.inputs:
-                left[name] -= 1
-                if left[name] == 0:
-                    del values[name]
+        with nullcontext() if keep_cache else no_grad():
+            for node in graph.nodes:
+                out, cache = node.op.forward(*(values[name] for name in node.inputs))
+                if keep_cache:
+                    caches[node.name] = cache
+                values[node.name] = out
+                for name in node.inputs:
+                    left[name] -= 1
+                    if left[name] == 0:
+                        del values[name]
         outputs = [values[name] for name in graph.outputs]
         object.__setattr__(self, "aux_outputs", tuple(outputs[1:]))
         object.__setattr__(self, "_tape", _Tape(graph, caches) if keep_cache else None)

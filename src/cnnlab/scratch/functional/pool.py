@@ -91,7 +91,7 @@ def pool2d_geometry(
 class MaxPool2dCache:
     """Saved argmax: for each output, the index ``i * kw + j`` of the winning kernel offset."""
 
-    argmax: np.ndarray
+    argmax: np.ndarray | None  # None: the forward pass ran without gradients
     geometry: PoolGeometry
     batch_last: bool = False
 
@@ -104,6 +104,7 @@ def max_pool2d(
     dilation: int | Pair = 1,
     ceil_mode: bool = False,
     batch_last: bool = False,
+    with_argmax: bool = True,
 ) -> tuple[np.ndarray, MaxPool2dCache]:
     """Max pooling with ``torch.nn.functional.max_pool2d`` semantics.
 
@@ -119,6 +120,7 @@ def max_pool2d(
         ceil_mode: round the output size up (the last window must start inside the input or
             the left padding).
         batch_last: ``x`` and the output are ``(C, H, W, N)``.
+        with_argmax: save the argmax (``False`` for inference: no backward pass possible).
 
     Returns:
         The output and the cache (saved argmax) for :func:`max_pool2d_backward`.
@@ -136,6 +138,8 @@ def max_pool2d(
     out = slabs[0].copy()
     for slab in slabs[1:]:
         np.maximum(out, slab, out=out)
+    if not with_argmax:
+        return out, MaxPool2dCache(None, geo, batch_last)
     # First maximum in window order: argmax = ne_0 * (1 + ne_1 * (1 + ...)), ne_k = slab_k != max
     # (cheaper than argmax over a stacked copy or masked writes).
     index_type = np.uint8 if len(slabs) <= 256 else np.int32
@@ -182,6 +186,8 @@ def max_pool2d_backward(grad_out: np.ndarray, cache: MaxPool2dCache) -> np.ndarr
     Shape:
         ``(N, C, OH, OW) -> (N, C, H, W)`` (batch-last: ``(C, OH, OW, N) -> (C, H, W, N)``).
     """
+    if cache.argmax is None:
+        raise RuntimeError("max_pool2d_backward needs the argmax of a forward pass with gradients")
     routed = np.empty_like(grad_out)
 
     def share(k: int) -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 
 from cnnlab.scratch.functional import pool as F
 from cnnlab.scratch.functional._utils import Pair
+from cnnlab.scratch.grad_mode import is_grad_enabled
 from cnnlab.scratch.nn.module import Module
 
 
@@ -45,6 +46,7 @@ class MaxPool2d(Module):
             self.dilation,
             self.ceil_mode,
             self.batch_last,
+            with_argmax=is_grad_enabled(),
         )
         self._save_for_backward(cache)
         return out
