@@ -4,8 +4,8 @@ A NumPy training step allocates and frees the same large arrays every time (LeNe
 128: a 10 MB im2col matrix, several 2-8 MB activations and gradients). glibc's ``malloc`` serves
 blocks above ``M_MMAP_THRESHOLD`` (128 KB at start, raised adaptively) with fresh ``mmap``
 pages and trims the heap above ``M_TRIM_THRESHOLD``, so each step touched about 12 MB of new
-pages: some 3,000 page faults, about a quarter of the step's time on the 2-core benchmark machine
-(17.4 ms per step, 12.0 ms with the thresholds below; ``docs/numpy-engine.md``).
+pages: some 3,000 page faults, almost a third of the step's time on the 2-core benchmark machine
+(17.4 ms per step, 12.2 ms with the thresholds below; ``docs/numpy-engine.md``).
 
 :func:`keep_freed_memory` raises both thresholds through glibc's own ``mallopt`` (ctypes, no
 dependency), so blocks up to 64 MB come from the heap and freed ones are reused. It is

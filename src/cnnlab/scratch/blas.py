@@ -3,9 +3,10 @@
 OpenBLAS starts one thread per core. The NumPy engine's products are small and many (LeNet-5's
 largest is ``16 x 150`` by ``150 x 12,800``, and the engine computes the flattest ones in
 4,096-column slices), so a second thread has little to do, and each product makes the threads
-meet. Measured on the 2-core benchmark machine (LeNet-5, batch 128): idle, one and two threads
-train equally fast (10,599 and 10,476 images/s); with another process busy on the second core,
-a step took 31 ms with one thread and 232 ms with two, as each meeting waits for the busy core.
+meet. Measured on the 2-core benchmark machine (LeNet-5, batch 128): idle, two threads train
+only 11% faster than one (10,682 against 9,609 images/s) and, spinning between products, slow
+torch in the same process by 18%; with another process busy on the second core a step took
+31 ms with one thread and 232 ms with two, as each meeting waits for the busy core.
 
 So the training engine uses :func:`engine_blas_threads`: one thread, unless the user asked for
 more by setting ``OPENBLAS_NUM_THREADS`` (worth it for large models on an otherwise idle
