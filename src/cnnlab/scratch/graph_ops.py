@@ -21,7 +21,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cnnlab.scratch.functional.layout import batch_last_axis, to_batch_first, to_batch_last
+from cnnlab.scratch.functional.layout import (
+    batch_last_axis,
+    batch_last_order,
+    to_batch_first,
+    to_batch_last,
+)
 from cnnlab.scratch.functional.tensor import (
     add_backward,
     concatenate,
@@ -142,11 +147,7 @@ class GetItemOp:
             parts = parts[:at] + fill + parts[at + 1 :]
         if len(parts) > 4:
             return None
-        parts = parts + (slice(None),) * (4 - len(parts))
-        moved = [slice(None)] * 4
-        for axis, part in enumerate(parts):
-            moved[batch_last_axis(axis)] = part
-        return GetItemOp(tuple(moved))
+        return GetItemOp(batch_last_order(parts + (slice(None),) * (4 - len(parts))))
 
     def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
         (x,) = inputs
@@ -170,11 +171,8 @@ class PadOp:
         """The same padding of a batch-last 4-d input."""
         if len(self.pad) % 2 or len(self.pad) > 8:
             return None
-        pairs = pad_pairs(4, self.pad)
-        moved = [(0, 0)] * 4
-        for axis, pair in enumerate(pairs):
-            moved[batch_last_axis(axis)] = pair
-        return PadOp(torch_pad_order(moved), self.value)
+        moved = batch_last_order(pad_pairs(4, self.pad))
+        return PadOp(torch_pad_order(list(moved)), self.value)
 
     def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
         return pad(inputs[0], self.pad, self.value), None

@@ -12,6 +12,7 @@ padded error cross-correlated with the 180-degree-rotated filter (see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,10 +193,8 @@ def _matmul_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Shape:
         ``(G, M, K), (G, K, L) -> (G, M, L)``.
     """
-    length = b.shape[-1]
-    out = np.empty((*a.shape[:-1], length), dtype=np.result_type(a, b))
-    for start in range(0, length, COLUMN_CHUNK):
-        part = slice(start, start + COLUMN_CHUNK)
+    out = np.empty((*a.shape[:-1], b.shape[-1]), dtype=np.result_type(a, b))
+    for part in _column_chunks(b.shape[-1]):
         np.matmul(a, b[..., part], out=out[..., part])
     return out
 
@@ -210,9 +209,13 @@ def _weight_gradient(g2: np.ndarray, cols: np.ndarray) -> np.ndarray:
     Shape:
         ``(G, O/G, L), (G, K, L) -> (G, O/G, K)``.
     """
-    length = cols.shape[-1]
     total = np.zeros((cols.shape[0], cols.shape[1], g2.shape[1]), dtype=g2.dtype)  # (G, K, O/G)
-    for start in range(0, length, COLUMN_CHUNK):
-        part = slice(start, start + COLUMN_CHUNK)
+    for part in _column_chunks(cols.shape[-1]):
         total += np.matmul(cols[..., part], g2[..., part].transpose(0, 2, 1))
     return total.transpose(0, 2, 1)
+
+
+def _column_chunks(length: int) -> Iterator[slice]:
+    """Consecutive slices of at most :data:`COLUMN_CHUNK` columns covering ``range(length)``."""
+    for start in range(0, length, COLUMN_CHUNK):
+        yield slice(start, start + COLUMN_CHUNK)

@@ -18,7 +18,12 @@ batch-last twin.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 import numpy as np
+
+T = TypeVar("T")
 
 #: batch-first axis (N, C, H, W) -> its position in the batch-last layout (C, H, W, N).
 BATCH_LAST_AXIS = (3, 0, 1, 2)
@@ -54,3 +59,14 @@ def batch_last_axis(axis: int) -> int:
     if not -4 <= axis < 4:
         raise ValueError(f"expected an axis of a 4-d array, received axis={axis}")
     return BATCH_LAST_AXIS[axis % 4]
+
+
+def batch_last_order(per_axis: Sequence[T]) -> tuple[T, ...]:
+    """Per-axis entries of a batch-first 4-d array (an index, padding sizes), one per axis
+    ``(N, C, H, W)``, reordered for its batch-last twin ``(C, H, W, N)``."""
+    if len(per_axis) != 4:
+        raise ValueError(f"expected one entry per axis of a 4-d array, received {per_axis!r}")
+    moved: list[T] = list(per_axis)
+    for axis, entry in enumerate(per_axis):
+        moved[BATCH_LAST_AXIS[axis]] = entry
+    return tuple(moved)
