@@ -144,7 +144,10 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
     ]
     curves = _curves_png(run)
     if curves is not None:
-        parts += ["<h2>Training curves</h2>", f"<img alt='curves' src='{png_data_uri(curves)}'>"]
+        parts += [
+            "<h2>Training curves</h2>",
+            f"<img alt='curves' style='max-width:100%' src='{png_data_uri(curves)}'>",
+        ]
     from cnnlab.viz.confusion import plot_confusion
 
     confusion = _figure_png(lambda p: plot_confusion(report, p))
