@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -204,10 +203,9 @@ def test_models_overview() -> None:
 
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet152"])
-def test_summary_is_fast(name: str) -> None:
-    summary("lenet5")  # warm-up
-    start = time.perf_counter()
+def test_large_summaries_render(name: str) -> None:
+    """The largest nets summarise, render and serialise (speed: benchmarks/summary_speed.py)."""
     s = summary(name)
-    s.table()
-    json.dumps(s.to_dict())
-    assert time.perf_counter() - start < 1.5  # about 0.15 s on an idle machine
+    rows = s.to_dict()["layers"]
+    assert len(json.loads(json.dumps(s.to_dict()))["layers"]) == len(s.layers) == len(rows)
+    assert f"{s.total_params:,}" in s.table()

@@ -1,5 +1,3 @@
-import time
-
 import pytest
 import torch
 
@@ -19,11 +17,16 @@ def test_subset_loads_as_uint8_nchw(subset):
     assert subset.train.images.max() == 255 and subset.train.images.min() == 0
 
 
-def test_cached_load_is_fast(cache_dir):
-    load_dataset("mnist-subset", cache_dir)
-    start = time.perf_counter()
-    load_dataset("mnist-subset", cache_dir)
-    assert time.perf_counter() - start < 1.0
+def test_cached_load_reads_the_cache_only(cache_dir):
+    """A cached dataset loads without fetching (the subset has no sources to fetch from) and
+    without writing to the cache; its speed is measured in benchmarks/, not here."""
+    files = sorted((cache_dir / "mnist-subset").iterdir())
+    before = [(f.name, f.stat().st_mtime_ns) for f in files]
+    first, second = load_dataset("mnist-subset", cache_dir), load_dataset("mnist-subset", cache_dir)
+    assert torch.equal(first.train.images, second.train.images)
+    assert torch.equal(first.test.labels, second.test.labels)
+    after = sorted((f.name, f.stat().st_mtime_ns) for f in (cache_dir / "mnist-subset").iterdir())
+    assert after == before
 
 
 def test_unknown_dataset():

@@ -6,10 +6,11 @@ import base64
 import io
 import re
 
+import numpy as np
 from PIL import Image
 
 
-def test_report_is_self_contained(cli, trained_run, tmp_path):
+def test_report_is_self_contained(cli, trained_run, subset, tmp_path):
     page = tmp_path / "page.html"
     status, out, _ = cli("report", trained_run, "--output", page, "--mistakes", 12)
     assert status == 0 and str(page) in out
@@ -31,6 +32,10 @@ def test_report_is_self_contained(cli, trained_run, tmp_path):
     assert all(p.format == "PNG" for p in pictures)
     assert len(pictures) == 2 + 12  # curves, confusion matrix, 12 mistakes
     assert pictures[-1].size == (84, 84)  # a 28x28 digit, enlarged 3 times
+    # ... and it is one of the test digits, pixel for pixel
+    test_digits = subset.test.images[:, 0].numpy()
+    shown = np.asarray(pictures[-1].convert("L"))[1::3, 1::3]
+    assert (np.abs(test_digits.astype(int) - shown).max(axis=(1, 2)) <= 1).any()
 
 
 def test_report_of_a_missing_run_is_one_line(cli, tmp_path, expect_error):

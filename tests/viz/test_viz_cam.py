@@ -11,6 +11,7 @@ from cnnlab.viz import class_maps, grad_cam, plot_cam
 from cnnlab.viz._inputs import as_run
 from cnnlab.viz._layers import Layer, model_layers
 from cnnlab.viz.cam import cam_layer, class_index, project_to_input
+from pictures import colourmap_share, grey_levels, read_png
 
 
 class Spotter(nn.Module):
@@ -118,7 +119,12 @@ def test_cli_cam(trained_run, digit, tmp_path, cli, png):
     status, stdout, _ = cli("cam", trained_run, digit, "--output", out)
     assert status == 0 and str(out) in stdout
     width, height = png(out)
-    assert width > 2 * height > 600 and 20_000 < out.stat().st_size < 300_000
+    assert width > 2 * height > 600
+    pixels = read_png(out)
+    assert colourmap_share(pixels, "inferno") > 0.02  # the saliency panel and its bar
+    # Grad-CAM's hot region: red, at half strength over the black background of the digit
+    assert colourmap_share(pixels, "jet", 0.8, 1.0, alpha=0.5) > 0.001
+    assert grey_levels(pixels) > 64  # the digit as the model sees it
     status, _, _ = cli(
         "cam", trained_run, digit, "--class", "3", "--layer", "features.1", "--output", out
     )
@@ -139,4 +145,5 @@ def test_cli_cam_bad_input(trained_run, digit, tmp_path, cli, one_line_error):
 
 
 def test_plot_cam_api(trained_run, digit, tmp_path):
-    assert plot_cam(trained_run, digit, tmp_path / "a.png", target=2).stat().st_size > 20_000
+    pixels = read_png(plot_cam(trained_run, digit, tmp_path / "a.png", target=2))
+    assert colourmap_share(pixels, "inferno") > 0.02

@@ -5,6 +5,7 @@ import numpy as np
 from cnnlab.evaluation.evaluate import evaluate
 from cnnlab.viz import plot_confusion
 from cnnlab.viz.confusion import confusion_rates
+from pictures import colourmap_share, read_png
 
 
 def test_rates_are_shares_of_each_true_class():
@@ -15,8 +16,13 @@ def test_rates_are_shares_of_each_true_class():
 
 def test_plot_from_a_report(trained_run, cache_dir, tmp_path, png):
     report = evaluate(trained_run, cache_dir=cache_dir)
-    width, height = png(plot_confusion(report, tmp_path / "c.png", normalize=True))
+    path = plot_confusion(report, tmp_path / "c.png", normalize=True)
+    width, height = png(path)
     assert 600 < width < 1400 and 500 < height < 1200
+    pixels = read_png(path)
+    # a 95% model: ten dark diagonal cells (and the colour bar), light cells everywhere else
+    assert colourmap_share(pixels, "Blues", 0.7, 1.0) > 0.02
+    assert colourmap_share(pixels, "Blues", 0.0, 0.1) > 0.3
 
 
 def test_cli_confusion(trained_run, cache_dir, tmp_path, cli, png, one_line_error):
@@ -26,7 +32,7 @@ def test_cli_confusion(trained_run, cache_dir, tmp_path, cli, png, one_line_erro
         )
         assert status == 0 and out in stdout
         png(tmp_path / out)
-        assert 20_000 < (tmp_path / out).stat().st_size < 300_000
+        assert colourmap_share(read_png(tmp_path / out), "Blues", 0.7, 1.0) > 0.02
     status, _, err = cli("confusion", trained_run, "--data", "nodata", "--output", tmp_path / "x")
     one_line_error(status, err, "nodata")
     status, _, err = cli("confusion", tmp_path, "--output", tmp_path / "x")

@@ -11,6 +11,7 @@ from cnnlab.errors import ConfigError
 from cnnlab.viz import conv_filters, plot_filters
 from cnnlab.viz._inputs import as_run
 from cnnlab.viz.filters import FILTER_GAP, _layout, filters_grid
+from pictures import colourmap_share, read_png
 
 
 def tiles_in(filters):
@@ -73,7 +74,10 @@ def test_cli_filters(trained_run, tmp_path, cli, png, one_line_error):
         status, stdout, _ = cli("filters", trained_run, *extra, "--output", tmp_path / out)
         assert status == 0 and out in stdout
         width, height = png(tmp_path / out)
-        assert width > 300 and height > 150 and (tmp_path / out).stat().st_size < 600_000
+        assert width > 300 and height > 150
+        pixels = read_png(tmp_path / out)  # positive and negative weights, red and blue
+        assert colourmap_share(pixels, "RdBu_r", 0.0, 0.35) > 0.01
+        assert colourmap_share(pixels, "RdBu_r", 0.65, 1.0) > 0.01
     # 120 filters x 16 channels: blocks laid out about 1.5 times wider than tall
     width, height = png(tmp_path / "c5.png")
     assert math.isclose(width / height, 1.5, rel_tol=0.5)

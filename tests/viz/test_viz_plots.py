@@ -8,6 +8,7 @@ import pytest
 
 from cnnlab.training.history import History
 from cnnlab.viz import best_epoch, overfitting_epoch, plot_history, plot_run
+from pictures import SERIES, colour_share, read_png
 
 OVERFIT_HISTORY = Path(__file__).parent / "data" / "lenet5-mnist500-history.json"
 
@@ -65,13 +66,21 @@ def test_real_run_that_overfits():
 
 def test_plot_history_marks_overfitting(tmp_path, png):
     h = history([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [0.9, 0.6, 0.5, 0.55, 0.6, 0.7])
-    width, height = png(plot_history(h, tmp_path / "curves.png", title="synthetic"))
+    path = plot_history(h, tmp_path / "curves.png", title="synthetic")
+    width, height = png(path)
     assert width > 800 and height > 300
+    pixels = read_png(path)
+    shade = (249, 237, 237)  # firebrick at alpha 0.08 over white: the overfitting span
+    assert colour_share(pixels, shade, tolerance=3) > 0.02
+    calm = history([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [0.9, 0.6, 0.5, 0.4, 0.3, 0.2])
+    calm_pixels = read_png(plot_history(calm, tmp_path / "calm.png"))
+    assert colour_share(calm_pixels, shade, tolerance=3) < 0.001
 
 
 def test_plot_run_and_cli(trained_run, tmp_path, cli, png):
-    path = plot_run(trained_run, tmp_path / "api.png")
-    assert 15_000 < path.stat().st_size < 500_000
+    pixels = read_png(plot_run(trained_run, tmp_path / "api.png"))
+    for colour in SERIES:  # the training and the validation series, in both panels
+        assert colour_share(pixels, colour) > 0.002, colour
     status, out, _ = cli("plot", trained_run, "--output", tmp_path / "cli.png")
     assert status == 0 and str(tmp_path / "cli.png") in out
     width, height = png(tmp_path / "cli.png")
