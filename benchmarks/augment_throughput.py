@@ -23,7 +23,7 @@ import torch
 
 from cnnlab.data.augment import Augmenter
 from cnnlab.data.datasets import load_dataset
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.loop import Trainer
 from cnnlab.training.run import choose_preprocessing

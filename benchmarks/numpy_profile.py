@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from cnnlab.bridge import to_scratch
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.scratch.allocator import keep_freed_memory
 from cnnlab.scratch.blas import set_blas_threads
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward

@@ -33,7 +33,7 @@ import time
 import torch
 
 from cnnlab.data.datasets import load_dataset
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.scratch.blas import get_blas_threads
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engine import TorchEngine

@@ -23,7 +23,7 @@ from cnnlab.data.dataset import DatasetSplits
 from cnnlab.data.datasets import load_dataset
 from cnnlab.data.preprocess import fit_preprocessing
 from cnnlab.inference import to_model_layout
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.training.run import fit
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from cnnlab.data.dataset import DatasetSplits
 from cnnlab.data.datasets import load_dataset
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 
 
 def prepare(images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,10 @@
+import subprocess
+import sys
+
 import pytest
 from torch import nn
 
-from cnnlab import registry
+from cnnlab import models as registry  # the zoo, loaded, with the registry's functions
 from cnnlab.errors import ModelError
 
 
@@ -35,3 +38,15 @@ def test_duplicate_registration_raises():
 def test_rejects_nonpositive_classes():
     with pytest.raises(ModelError, match="num_classes=0"):
         registry.create_model("lenet5", num_classes=0)
+
+
+def test_the_registry_imports_no_model():
+    """The registry sits below the zoo: importing it alone registers nothing; the zoo's package
+    (and the public API) registers every family before a look-up."""
+    code = (
+        "import cnnlab.registry as r; print(len(r._REGISTRY));"
+        "import cnnlab; print(len(cnnlab.list_models()) > 20)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "True"]

@@ -17,9 +17,9 @@ __version__ = "0.1.0"
 
 _API: dict[str, str] = {
     "CnnlabError": "cnnlab.errors",
-    "create_model": "cnnlab.registry",
-    "list_models": "cnnlab.registry",
-    "register_model": "cnnlab.registry",
+    "create_model": "cnnlab.models",
+    "list_models": "cnnlab.models",
+    "register_model": "cnnlab.models",
     "load_dataset": "cnnlab.data.datasets",
     "fetch_dataset": "cnnlab.data.datasets",
     "TrainConfig": "cnnlab.training.config",

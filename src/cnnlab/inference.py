@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from cnnlab.data.dataset import ImageSplit
-from cnnlab.data.preprocess import Preprocessing
+if TYPE_CHECKING:  # types only: inference sits below data in the layers
+    from cnnlab.data.dataset import ImageSplit
+    from cnnlab.data.preprocess import Preprocessing
 
 
 def resolve_device(name: str = "auto") -> torch.device:

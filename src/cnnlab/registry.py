@@ -4,6 +4,9 @@ A model is registered by decorating a factory function ``f(num_classes, in_chann
 nn.Module``. Registration is strict (a duplicate name raises), lookups of unknown names suggest
 close matches, and every model built through :func:`create_model` remembers the name and
 keyword arguments it was built from, so a checkpoint can rebuild it without executing code.
+
+This module imports no model (it sits below the zoo): look models up through
+:mod:`cnnlab.models` (or the public ``cnnlab.create_model``), which registers every family first.
 """
 
 from __future__ import annotations
@@ -72,13 +75,8 @@ def register_model(
     return decorator
 
 
-def _ensure_models_loaded() -> None:
-    import cnnlab.models  # noqa: F401  (importing registers every model family)
-
-
 def list_models(pattern: str = "*") -> list[str]:
     """Names of the registered models matching a shell-style ``pattern``, sorted."""
-    _ensure_models_loaded()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
@@ -88,7 +86,6 @@ def get_model_entry(name: str) -> ModelEntry:
     Raises:
         ModelError: unknown name; the message suggests close names.
     """
-    _ensure_models_loaded()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""

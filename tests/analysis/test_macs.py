@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.analysis import summary
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 
 
 def test_seed_002_inception_cost() -> None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnlab.analysis import format_explain, format_models, model_overview, summary
 from cnnlab.errors import CnnlabError, ConfigError, ModelError
-from cnnlab.registry import create_model, list_models
+from cnnlab.models import create_model, list_models
 
 LAYER_KEYS = {
     "name", "type", "output_shape", "params", "trainable_params", "non_trainable_params",

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.analysis import Field, receptive_fields, summary
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 
 
 def _positive(model: nn.Module) -> nn.Module:

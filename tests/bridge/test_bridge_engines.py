@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cnnlab.data.preprocess import fit_preprocessing
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.scratch import apply_schedule
 from cnnlab.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from cnnlab.training.engine import TorchEngine

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.bridge import to_scratch
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.scratch.graph import Graph
 from cnnlab.scratch.graph_ops import GetItemOp, ToBatchFirstOp, ToBatchLastOp
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from cnnlab import scratch
 from cnnlab.bridge import to_scratch
-from cnnlab.registry import create_model, get_model_entry, list_models
+from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
 
 #: Smallest input side per model (the stem's stride and pools need these); default: 32 or less.

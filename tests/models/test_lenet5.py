@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ModelError
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 
 
 def _param_layers(model):

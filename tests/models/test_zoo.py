@@ -8,8 +8,8 @@ from torch import nn
 
 from cnnlab.analysis import check_input, min_input_size
 from cnnlab.errors import ModelError
+from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.models._base import ImageClassifier
-from cnnlab.registry import create_model, get_model_entry, list_models
 
 ALL_MODELS = list_models()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnlab.registry import create_model, list_models
+from cnnlab.models import create_model, list_models
 
 TORCHVISION = {
     "alexnet": 61_100_840,

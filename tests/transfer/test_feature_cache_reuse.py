@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cnnlab.data.preprocess import Preprocessing
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.training.run import load_run
 from cnnlab.transfer import cached_features, feature_key, finetune
 

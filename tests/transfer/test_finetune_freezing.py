@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.training.freezing import (
     apply_freeze,
     frozen_names,

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from cnnlab.analysis.shapes import Window
+from cnnlab.shapes import Window
 
 Floats = tuple[float, float]
 

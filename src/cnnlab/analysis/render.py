@@ -1,11 +1,11 @@
-"""Render: a :class:`~cnnlab.analysis.summary.ModelSummary` as text (table, explanation)."""
+"""Render: a :class:`~cnnlab.analysis.records.ModelSummary` as text (table, explanation)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cnnlab.analysis.summary import LayerInfo, ModelSummary
+    from cnnlab.analysis.records import LayerInfo, ModelSummary
 
 
 def _shape(shape: tuple[int, ...] | list[int] | None) -> str:

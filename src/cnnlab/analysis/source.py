@@ -13,7 +13,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.errors import ModelError, expected
-from cnnlab.registry import create_model, get_model_entry
+from cnnlab.models import create_model, get_model_entry
 
 _INIT_FUNCTIONS = {
     nn.init.uniform_, nn.init.normal_, nn.init.trunc_normal_, nn.init.constant_, nn.init.ones_,

@@ -1,21 +1,20 @@
 """Aggregate: ``summary(model)`` -> :class:`ModelSummary`, a data object whose repr is a table.
 
 torchinfo's shape: validate the arguments, collect one shape pass (:mod:`.trace`), aggregate
-it into per-layer rows and totals here, render text in :mod:`.render`. ``to_dict()`` is the
-``cnnlab summary --json`` document of DESIGN.md.
+it into per-layer rows and totals (:mod:`.records`) here, render text in :mod:`.render`.
+``to_dict()`` is the ``cnnlab summary --json`` document of DESIGN.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
 from cnnlab.analysis.params import own_params, param_arithmetic
 from cnnlab.analysis.receptive_field import Field
-from cnnlab.analysis.shapes import parse_input_shape
+from cnnlab.analysis.records import LayerInfo, ModelSummary
 from cnnlab.analysis.source import resolve_model
 from cnnlab.analysis.trace import (
     InputMismatchError,
@@ -25,136 +24,8 @@ from cnnlab.analysis.trace import (
     trace,
 )
 from cnnlab.errors import ConfigError, ModelError, expected
-from cnnlab.registry import get_model_entry, list_models
-
-
-def _number(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else round(float(x), 4)
-
-
-def _per_axis(values: tuple[float, float] | None) -> int | float | list[int | float] | None:
-    """One number when H and W agree, ``[h, w]`` otherwise."""
-    if values is None:
-        return None
-    h, w = _number(values[0]), _number(values[1])
-    return h if h == w else [h, w]
-
-
-@dataclass
-class LayerInfo:
-    """One row of the summary: one call of a layer.
-
-    Attributes:
-        name: qualified module name.
-        type: module class name.
-        depth: nesting depth of the module.
-        output_shape: output shape without the batch dimension.
-        trainable_params / non_trainable_params: the module's own weights (counted on its
-            first call only; later calls of a shared module show 0).
-        macs: multiply-accumulates of this call, for one sample.
-        field: receptive field of the output (None when unknown).
-        activation_bytes: memory of the output for one sample.
-        size_arithmetic: output-size arithmetic of each conv / pool window this layer ran.
-        param_arithmetic: how the parameter count comes about, e.g. ``5x5x1x6 + 6 = 156``.
-    """
-
-    name: str
-    type: str
-    depth: int
-    output_shape: tuple[int, ...] | None
-    trainable_params: int
-    non_trainable_params: int
-    macs: int
-    field: Field | None
-    activation_bytes: int
-    size_arithmetic: list[str] = field(default_factory=list)
-    param_arithmetic: str | None = None
-
-    @property
-    def params(self) -> int:
-        return self.trainable_params + self.non_trainable_params
-
-    def to_dict(self) -> dict[str, Any]:
-        f = self.field
-        return {
-            "name": self.name,
-            "type": self.type,
-            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
-            "params": self.params,
-            "trainable_params": self.trainable_params,
-            "non_trainable_params": self.non_trainable_params,
-            "macs": self.macs,
-            "receptive_field": _per_axis(f.size) if f else None,
-            "jump": _per_axis(f.jump) if f else None,
-            "start": _per_axis(f.start) if f else None,
-            "activation_bytes": self.activation_bytes,
-        }
-
-
-@dataclass(repr=False)
-class ModelSummary:
-    """Per-layer and total parameters, MACs, receptive fields and memory of a model.
-
-    Totals cover the layers that run in inference (eval mode). Weights of modules that do not
-    run then (GoogLeNet's auxiliary classifiers) are reported apart in ``aux_params``.
-    """
-
-    model: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...] | None
-    layers: list[LayerInfo]
-    trainable_params: int
-    non_trainable_params: int
-    macs: int
-    param_bytes: int
-    aux_params: int = 0
-    aux_modules: list[str] = field(default_factory=list)
-
-    @property
-    def total_params(self) -> int:
-        return self.trainable_params + self.non_trainable_params
-
-    @property
-    def flops(self) -> int:
-        """FLOPs = 2 x MACs."""
-        return 2 * self.macs
-
-    @property
-    def activation_bytes(self) -> int:
-        return sum(layer.activation_bytes for layer in self.layers)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (DESIGN.md's keys plus memory, output shape and aux info)."""
-        return {
-            "model": self.model,
-            "input_shape": list(self.input_shape),
-            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
-            "layers": [layer.to_dict() for layer in self.layers],
-            "total_params": self.total_params,
-            "trainable_params": self.trainable_params,
-            "non_trainable_params": self.non_trainable_params,
-            "macs": self.macs,
-            "flops": self.flops,
-            "param_bytes": self.param_bytes,
-            "activation_bytes": self.activation_bytes,
-            "aux_params": self.aux_params,
-            "aux_modules": list(self.aux_modules),
-        }
-
-    def table(self) -> str:
-        """The text table (also the repr)."""
-        from cnnlab.analysis.render import format_table
-
-        return format_table(self)
-
-    def explain(self) -> str:
-        """The size and parameter arithmetic of every conv, pool, linear and norm layer."""
-        from cnnlab.analysis.render import format_explain
-
-        return format_explain(self)
-
-    def __repr__(self) -> str:
-        return self.table()
+from cnnlab.models import get_model_entry, list_models
+from cnnlab.shapes import parse_input_shape
 
 
 def _is_row(call: ModuleCall) -> bool:

@@ -7,7 +7,7 @@ whose forward cannot take an empty batch (``x.view(x.size(0), -1)``) are traced 
 real image. Module hooks keep a stack of the module calls in progress; a
 ``TorchFunctionMode`` sees every torch function the forward calls and charges it to the module
 on top of the stack: its MACs (:mod:`cnnlab.analysis.flops`), its window geometry for
-``--explain`` and the input-size check (:mod:`cnnlab.analysis.shapes`), and the receptive field
+``--explain`` and the input-size check (:mod:`cnnlab.shapes`), and the receptive field
 of its outputs (:mod:`cnnlab.analysis.receptive_field`). Hooks are always removed and the
 train/eval flags of every submodule restored, whatever happens.
 """
@@ -27,8 +27,9 @@ from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.flops import macs_of
 from cnnlab.analysis.receptive_field import Field, FieldTracker
-from cnnlab.analysis.shapes import Window, window_of
+from cnnlab.analysis.windows import window_of
 from cnnlab.errors import ModelError
+from cnnlab.shapes import Window
 
 
 @dataclass

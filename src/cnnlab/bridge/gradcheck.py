@@ -178,7 +178,7 @@ def check_gradients(
 
 def _torch_model(target: str | nn.Module, num_classes: int | None) -> tuple[nn.Module, str]:
     from cnnlab.analysis.source import is_file_spec, load_model_from_file
-    from cnnlab.registry import create_model, list_models
+    from cnnlab.models import create_model, list_models
 
     if isinstance(target, nn.Module):
         return target, type(target).__name__

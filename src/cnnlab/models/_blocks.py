@@ -27,7 +27,7 @@ class ConvBNReLU(nn.Module):
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H', W')`` with ``H'``, ``W'`` given by
-        :func:`cnnlab.analysis.shapes.conv_output_size`.
+        :func:`cnnlab.shapes.conv_output_size`.
     """
 
     def __init__(

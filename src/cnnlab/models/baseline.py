@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from cnnlab.analysis.shapes import conv_output_size
 from cnnlab.models._base import ImageClassifier
 from cnnlab.registry import register_model
+from cnnlab.shapes import conv_output_size
 
 
 class Baseline(ImageClassifier):

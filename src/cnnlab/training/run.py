@@ -29,7 +29,7 @@ from cnnlab.data.selection import select
 from cnnlab.errors import CheckpointError, ConfigError, ModelError
 from cnnlab.fileio import atomic_write_json
 from cnnlab.inference import resolve_device
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.config import TrainConfig

@@ -15,7 +15,7 @@ from cnnlab.data.augment import Augmenter, pca_from_dict, pca_of, pca_to_dict
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.datasets import is_named_dataset
-from cnnlab.registry import get_model_entry
+from cnnlab.models import get_model_entry
 from cnnlab.training.config import TrainConfig
 
 

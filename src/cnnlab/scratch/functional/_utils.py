@@ -1,8 +1,9 @@
-"""Argument normalisation and the size formulas the scratch ops share.
+"""Argument normalisation, the checks of PyTorch's shape rules, and the window slicing the
+scratch ops share.
 
-These mirror PyTorch's own shape rules (``torch.nn.functional.conv2d`` and
-``aten/src/ATen/native/Pool.h: pooling_output_shape``). They live here, not in
-``cnnlab.analysis.shapes``, because ``cnnlab.scratch`` may import nothing but NumPy.
+The size formulas themselves are :mod:`cnnlab.shapes` (standard library only, so the NumPy
+engine still imports nothing but NumPy); this module adds the errors PyTorch raises for windows
+that do not fit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-Pair = tuple[int, int]
+from cnnlab import shapes
+from cnnlab.shapes import Pair
+
 #: ``((top, bottom), (left, right))``: explicit, possibly asymmetric, spatial padding.
 Padding2d = tuple[tuple[int, int], tuple[int, int]]
 
@@ -44,10 +47,8 @@ def conv_padding(
                 raise ValueError(
                     f"expected stride=1 with padding='same' (as PyTorch), received stride={stride}"
                 )
-            totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-            return (totals[0] // 2, totals[0] - totals[0] // 2), (
-                totals[1] // 2,
-                totals[1] - totals[1] // 2,
+            return shapes.same_padding(kernel[0], dilation[0]), shapes.same_padding(
+                kernel[1], dilation[1]
             )
         raise ValueError(f"expected padding 'valid', 'same' or ints, received padding={padding!r}")
     ph, pw = as_pair(padding, "padding")
@@ -56,13 +57,14 @@ def conv_padding(
     return (ph, ph), (pw, pw)
 
 
-def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
-    """``floor((size + pad_total - dilation * (kernel - 1) - 1) / stride) + 1``."""
-    out = (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+def conv_output_size(size: int, kernel: int, stride: int, pads: Pair, dilation: int) -> int:
+    """:func:`cnnlab.shapes.conv_output_size` with padding ``(before, after)``, refusing an
+    input smaller than the window as PyTorch does."""
+    out = shapes.conv_output_size(size, kernel, stride, pads[0], dilation, padding_right=pads[1])
     if out < 1:
         raise ValueError(
-            f"expected an input of at least {dilation * (kernel - 1) + 1 - pad_total} pixels for "
-            f"kernel {kernel} (dilation {dilation}, padding {pad_total}), received size={size}"
+            f"expected an input of at least {shapes.span(kernel, dilation) - sum(pads)} pixels "
+            f"for kernel {kernel} (dilation {dilation}, padding {sum(pads)}), received size={size}"
         )
     return out
 
@@ -70,16 +72,13 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, dilati
 def pool_output_size(
     size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
 ) -> int:
-    """PyTorch's ``pooling_output_shape``: with ``ceil_mode`` the last window must start inside
-    the input or the left padding, i.e. ``(out - 1) * stride < size + pad``."""
+    """PyTorch's ``pooling_output_shape`` (:func:`cnnlab.shapes.conv_output_size`), refusing
+    padding over half the kernel and windows larger than the input, as PyTorch does."""
     if pad > kernel // 2:
         raise ValueError(
             f"expected padding at most half the kernel size ({kernel // 2}), received padding={pad}"
         )
-    span = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
-    out = span // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + pad:
-        out -= 1
+    out = shapes.conv_output_size(size, kernel, stride, pad, dilation, ceil_mode)
     if out < 1:
         raise ValueError(
             f"expected an input larger than the pooling window {kernel}, received size={size}"

@@ -76,8 +76,8 @@ def conv2d_geometry(
     stride_, dilation_ = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     pads = conv_padding(padding, kernel, stride_, dilation_)
     out_size = (
-        conv_output_size(h, kh, stride_[0], sum(pads[0]), dilation_[0]),
-        conv_output_size(w, kw, stride_[1], sum(pads[1]), dilation_[1]),
+        conv_output_size(h, kh, stride_[0], pads[0], dilation_[0]),
+        conv_output_size(w, kw, stride_[1], pads[1], dilation_[1]),
     )
     return ConvGeometry(c, o, groups, kernel, stride_, dilation_, pads, (h, w), out_size)
 

@@ -31,6 +31,7 @@ from cnnlab.scratch.functional._utils import (
     with_spatial,
 )
 from cnnlab.scratch.functional.layout import to_batch_first
+from cnnlab.shapes import span
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ class PoolGeometry:
     def overlapping(self) -> bool:
         """Whether an input pixel can fall in more than one window."""
         return any(
-            s < d * (k - 1) + 1
-            for k, s, d in zip(self.kernel, self.stride, self.dilation, strict=True)
+            s < span(k, d) for k, s, d in zip(self.kernel, self.stride, self.dilation, strict=True)
         )
 
 

@@ -1,8 +1,16 @@
-"""Output-size arithmetic: the one place for the convolution / pooling size formula.
+"""Output-size, padding and window-span arithmetic: the one copy, for everything in cnnlab.
 
-Everything in cnnlab that needs an output size (models that size a layer from their input, the
-summary, the input-too-small check, ``--explain``) calls :func:`conv_output_size`, and
-:func:`explain_output_size` writes the same arithmetic the way the seeds do::
+The models that size a layer from their input, the summary, the input-too-small check,
+``--explain``, the receptive-field analysis and the NumPy engine (:mod:`cnnlab.scratch`) all
+call these functions. The module imports only the standard library (and :mod:`cnnlab.errors`,
+which imports nothing), so the NumPy engine can use it and still import no torch.
+
+The formulas are PyTorch's own (``torch.nn.functional.conv2d`` and
+``aten/src/ATen/native/Pool.h: pooling_output_shape``)::
+
+    out = floor((size + pad_left + pad_right - dilation*(kernel-1) - 1) / stride) + 1
+
+and :func:`explain_output_size` writes the arithmetic the way the LeNet-5 article does::
 
     (32 - 5 + 2*0)/1 + 1 = 28
 """
@@ -10,14 +18,17 @@ summary, the input-too-small check, ``--explain``) calls :func:`conv_output_size
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-import torch.nn.functional as F
 
 from cnnlab.errors import ConfigError, expected
+
+Pair = tuple[int, int]
+
+
+def span(kernel: int, dilation: int = 1) -> int:
+    """How many input pixels one window covers along an axis: ``dilation*(kernel-1) + 1``."""
+    return dilation * (kernel - 1) + 1
 
 
 def conv_output_size(
@@ -31,9 +42,9 @@ def conv_output_size(
 ) -> int:
     """Output size of a convolution or pooling window along one axis, as PyTorch computes it.
 
-    ``floor((size + pad_left + pad_right - dilation*(kernel-1) - 1) / stride) + 1``, or with
-    ``ceil`` in ceil mode, where PyTorch also drops a last window that would start in the right
-    padding.
+    ``floor((size + pad_left + pad_right - span) / stride) + 1``, or with ``ceil`` in ceil mode,
+    where PyTorch also drops a last window that would start in the right padding
+    (``(out - 1) * stride >= size + pad_left``).
 
     Args:
         size: input size along the axis.
@@ -48,10 +59,10 @@ def conv_output_size(
         The output size; ``<= 0`` means the input is too small for the window.
     """
     right = padding if padding_right is None else padding_right
-    span = size + padding + right - dilation * (kernel - 1) - 1
+    room = size + padding + right - span(kernel, dilation)
     if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
+        return room // stride + 1
+    out = -(-room // stride) + 1
     if (out - 1) * stride >= size + padding:
         out -= 1
     return out
@@ -76,13 +87,21 @@ def explain_output_size(
     k = str(kernel) if dilation == 1 else f"({dilation}*{kernel - 1}+1)"
     pad = f"2*{padding}" if right == padding else f"{padding}+{right}"
     fraction = f"({size} - {k} + {pad})/{stride}"
-    if (size + padding + right - dilation * (kernel - 1) - 1) % stride:
+    if (size + padding + right - span(kernel, dilation)) % stride:
         fraction = f"{'ceil' if ceil_mode else 'floor'}({fraction})"
     return f"{fraction} + 1 = {out}"
 
 
+def same_padding(kernel: int, dilation: int = 1) -> Pair:
+    """``padding="same"`` along one axis: ``(before, after)`` adding up to ``span - 1``, the odd
+    extra pixel after (at the bottom or right), as PyTorch pads."""
+    total = span(kernel, dilation) - 1
+    return total // 2, total - total // 2
+
+
 def parse_input_shape(value: str | Sequence[int]) -> tuple[int, int, int]:
-    """Parse an input shape ``"C,H,W"`` (or ``"CxHxW"``, or a sequence of three ints).
+    """Parse an input shape ``"C,H,W"`` (or ``"CxHxW"``, ``"C H W"``, ``"(C, H, W)"``, or a
+    sequence of three ints): the one parser of every command and function that takes a shape.
 
     Raises:
         ConfigError: not three positive integers.
@@ -105,9 +124,6 @@ def parse_input_shape(value: str | Sequence[int]) -> tuple[int, int, int]:
     if min(shape) < 1:
         raise ConfigError(expected("an input shape C,H,W of three positive integers", input=value))
     return shape  # type: ignore[return-value]
-
-
-Pair = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -144,70 +160,3 @@ class Window:
         """The size arithmetic for H (and for W too when it differs), as the seeds write it."""
         lines = [explain_output_size(in_hw[i], *self._axis(i)) for i in range(2)]
         return lines[:1] if lines[0] == lines[1] else lines
-
-
-def _pair(value: int | Sequence[int]) -> Pair:
-    if isinstance(value, int):
-        return value, value
-    return int(value[0]), int(value[-1])
-
-
-def _bind(args: tuple[Any, ...], kwargs: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    bound = dict(zip(names, args, strict=False))
-    bound.update(kwargs)
-    return bound
-
-
-_CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-_MAXPOOL_ARGS = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
-_AVGPOOL_ARGS = ("input", "kernel_size", "stride", "padding", "ceil_mode")
-
-
-def _conv_window(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Window:
-    a = _bind(args, kwargs, _CONV_ARGS)
-    kernel = _pair(tuple(a["weight"].shape[2:]))
-    dilation = _pair(a.get("dilation", 1))
-    padding = a.get("padding", 0)
-    if isinstance(padding, str):  # "valid" or "same" (PyTorch puts an odd extra pixel last)
-        total = (0, 0)
-        if padding == "same":
-            total = (dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1))
-        before = (total[0] // 2, total[1] // 2)
-        end = (total[0] - before[0], total[1] - before[1])
-        return Window("conv", kernel, _pair(a.get("stride", 1)), before, end, dilation)
-    return Window(
-        "conv", kernel, _pair(a.get("stride", 1)), _pair(padding), _pair(padding), dilation
-    )
-
-
-def _pool_window(kind: str, names: Sequence[str]) -> Callable[..., Window]:
-    def parse(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Window:
-        a = _bind(args, kwargs, names)
-        kernel = _pair(a["kernel_size"])
-        stride = _pair(a.get("stride") or kernel)
-        padding = _pair(a.get("padding", 0))
-        dilation = _pair(a.get("dilation", 1))
-        return Window(kind, kernel, stride, padding, padding, dilation, bool(a.get("ceil_mode")))
-
-    return parse
-
-
-WINDOW_OPS: dict[Callable[..., Any], Callable[..., Window]] = {
-    torch.conv2d: _conv_window,
-    F.max_pool2d: _pool_window("max pool", _MAXPOOL_ARGS),
-    torch.max_pool2d: _pool_window("max pool", _MAXPOOL_ARGS),
-    F.avg_pool2d: _pool_window("avg pool", _AVGPOOL_ARGS),
-}
-
-
-def window_of(
-    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Window | None:
-    """The window geometry of a torch call if it is a 2-D convolution or pooling, else None."""
-    parse = WINDOW_OPS.get(func)
-    if parse is None:
-        return None
-    x = args[0] if args else kwargs.get("input")
-    if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4):
-        return None
-    return parse(args, kwargs)
