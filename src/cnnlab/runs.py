@@ -60,6 +60,42 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(_is_int(v) for v in value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_pca(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("eigenvalues"), list)
+        and isinstance(value.get("eigenvectors"), list)
+    )
+
+
+def _is_class_list(value: Any) -> bool:
+    return _is_str_list(value) and len(value) > 0
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_dict_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
 class _Fields:
     """Typed look-ups in one JSON object of run metadata; a missing or mistyped field raises
     one :class:`CheckpointError` line naming the field, what it should be and where it is."""
@@ -211,33 +247,13 @@ class FinetuneInfo:
         text, count = "a string", "a whole number >= 0"
         is_count = lambda v: _is_int(v) and v >= 0  # noqa: E731
         return cls(
-            source=f.get("from", text, lambda v: isinstance(v, str)),
-            source_checkpoint=f.get("source_checkpoint", text, lambda v: isinstance(v, str)),
+            source=f.get("from", text, _is_str),
+            source_checkpoint=f.get("source_checkpoint", text, _is_str),
             source_classes=tuple(f.get("source_classes", "a list of class names", _is_str_list)),
-            freeze=f.get("freeze", text, lambda v: isinstance(v, str)),
+            freeze=f.get("freeze", text, _is_str),
             frozen_params=f.get("frozen_params", count, is_count),
             trainable_params=f.get("trainable_params", count, is_count),
         )
-
-
-def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: v is None or check(v)
-
-
-def _is_shape(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 3 and all(_is_int(v) for v in value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_pca(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("eigenvalues"), list)
-        and isinstance(value.get("eigenvectors"), list)
-    )
 
 
 @dataclass(frozen=True)
@@ -347,10 +363,7 @@ class RunMeta:
         selection = f.nested("selection", "classes and per_class", None)
         finetune = f.nested("finetune", "the fine-tuning source", None)
         frozen = f.get("frozen", "a list of parameter names", _is_str_list, None)
-        scores = {name: data[name] for name in METRICS if name in data}
-        for name, value in scores.items():
-            if not _is_number(value):
-                f.get(name, "a number", _is_number)  # raises, naming the field
+        scores = {name: f.get(name, "a number", _is_number) for name in METRICS if name in data}
         return cls(
             model=model,
             classes=tuple(classes),
@@ -369,22 +382,6 @@ class RunMeta:
             scores={name: float(value) for name, value in scores.items()},
             version=version,
         )
-
-
-def _is_class_list(value: Any) -> bool:
-    return _is_str_list(value) and len(value) > 0
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _is_dict_or_none(value: Any) -> bool:
-    return value is None or isinstance(value, dict)
 
 
 def _preprocessing(f: _Fields) -> Preprocessing:
