@@ -26,7 +26,7 @@ from cnnlab.data.datasets import load_dataset
 from cnnlab.models import create_model
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.loop import Trainer
-from cnnlab.training.run import choose_preprocessing
+from cnnlab.training.network_start import choose_preprocessing
 
 AUGMENT = (
     "rotation_range=15,width_shift_range=0.1,height_shift_range=0.1,shear_range=10,"

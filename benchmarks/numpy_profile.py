@@ -8,7 +8,7 @@ Three configurations, each in a fresh process (the allocator setting cannot be u
 * ``batch_first``: every op in PyTorch's ``(N, C, H, W)`` layout (``to_scratch(...,
   batch_last=False)``), glibc's default allocator behaviour;
 * ``batch_last``: the layout plan of ``cnnlab.scratch.layout_plan``;
-* ``batch_last+keep_freed_memory``: plus ``cnnlab.scratch.allocator.keep_freed_memory``, i.e.
+* ``batch_last+keep_freed_memory``: plus ``cnnlab.bridge.runtime.keep_freed_memory``, i.e.
   what ``cnnlab train --engine numpy`` runs.
 
 A step is forward, cross-entropy and backward through the graph (no optimizer: it is the same
@@ -31,9 +31,8 @@ import numpy as np
 import torch
 
 from cnnlab.bridge import to_scratch
+from cnnlab.bridge.runtime import keep_freed_memory, set_blas_threads
 from cnnlab.models import create_model
-from cnnlab.scratch.allocator import keep_freed_memory
-from cnnlab.scratch.blas import set_blas_threads
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
 
 CONFIGS = ("batch_first", "batch_last", "batch_last+keep_freed_memory")

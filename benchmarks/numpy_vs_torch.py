@@ -14,7 +14,7 @@ document.
   batch 128 plus validation and test evaluation) and reports its peak RSS.
 
 ``--threads`` sets torch's intra-op threads (default: torch's default, one per core); the NumPy
-engine uses one OpenBLAS thread unless ``OPENBLAS_NUM_THREADS`` is set (``cnnlab.scratch.blas``
+engine uses one OpenBLAS thread unless ``OPENBLAS_NUM_THREADS`` is set (``cnnlab.bridge.runtime``
 says why), so each engine runs as ``cnnlab train`` would run it. The 1-minute load average
 before and after is part of the output: on a shared machine, other processes' load changes
 every number.
@@ -32,14 +32,14 @@ import time
 
 import torch
 
+from cnnlab.bridge.engine import NumpyEngine
+from cnnlab.bridge.runtime import get_blas_threads
 from cnnlab.data.datasets import load_dataset
 from cnnlab.models import create_model
-from cnnlab.scratch.blas import get_blas_threads
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.engine import TorchEngine
 from cnnlab.training.loop import epoch_order
-from cnnlab.training.numpy_engine import NumpyEngine
-from cnnlab.training.run import choose_preprocessing
+from cnnlab.training.network_start import choose_preprocessing
 
 RSS_SCRIPT = textwrap.dedent(
     """

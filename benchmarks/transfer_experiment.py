@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from cnnlab.evaluation.evaluate import evaluate
-from cnnlab.training.run import fit, load_run
+from cnnlab.runs import load_run
+from cnnlab.training.run import fit
 from cnnlab.transfer import finetune
 
 SOURCE_CLASSES = "0,1,2,3,4"

@@ -11,7 +11,7 @@ import torch
 
 from cnnlab.training import loop
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.run import fit
+from cnnlab.training.run import fit, resume
 
 
 def crash_then_resume(
@@ -38,7 +38,7 @@ def crash_then_resume(
     with pytest.raises(KeyboardInterrupt):
         fit(model, data, out=out, cache_dir=cache_dir, verbose=False, **options)
     monkeypatch.setattr(loop.Trainer, "_train_step", original)
-    fit(resume=out, cache_dir=cache_dir, verbose=False)
+    resume(out, cache_dir=cache_dir, verbose=False)
 
 
 def metrics(run_dir: Path) -> dict[str, Any]:

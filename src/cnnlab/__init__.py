@@ -6,6 +6,7 @@ is cheap and ``cnnlab.scratch`` (the NumPy engine) can be imported where torch i
 Example:
     >>> import cnnlab
     >>> history = cnnlab.fit("lenet5", "mnist", out="runs/lenet5")  # doctest: +SKIP
+    >>> history = cnnlab.resume("runs/lenet5")  # doctest: +SKIP
     >>> cnnlab.evaluate("runs/lenet5").accuracy  # doctest: +SKIP
 """
 
@@ -26,7 +27,10 @@ _API: dict[str, str] = {
     "to_scratch": "cnnlab.bridge",
     "check_gradients": "cnnlab.bridge.gradcheck",
     "fit": "cnnlab.training.run",
-    "load_run": "cnnlab.training.run",
+    "resume": "cnnlab.training.run",
+    "load_run": "cnnlab.runs",
+    "Run": "cnnlab.runs",
+    "RunMeta": "cnnlab.runs",
     "History": "cnnlab.training.history",
     "evaluate": "cnnlab.evaluation.evaluate",
     "predict": "cnnlab.evaluation.predict",

@@ -56,13 +56,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from cnnlab.analysis import format_explain, summary
-    from cnnlab.training.run import is_run_or_checkpoint, load_run
+    from cnnlab.runs import is_run_or_checkpoint, load_run
 
     kwargs = dict(_parse_option(o) for o in args.model_option or ())
     model, input_shape = args.model, args.input
     if is_run_or_checkpoint(args.model):
         run = load_run(args.model)
-        model, input_shape = run.model, input_shape or run.meta["input_shape"]
+        model, input_shape = run.model, input_shape or run.meta.input_shape
     result = summary(model, input_shape, args.num_classes, **kwargs)
     if args.json:
         _emit_json(result.to_dict())
@@ -128,7 +128,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnlab.training.run import fit
+    from cnnlab.training.run import fit, resume
 
     if args.resume is None and (args.model is None or args.out is None):
         raise ConfigError(
@@ -142,9 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         options["model_kwargs"] = dict(_parse_option(o) for o in args.model_option)
     run_dir = args.resume if args.resume is not None else args.out
     if args.resume is not None:
-        history = fit(
-            resume=args.resume, progress=args.progress, cache_dir=args.cache_dir, **options
-        )
+        history = resume(args.resume, progress=args.progress, cache_dir=args.cache_dir, **options)
     else:
         history = fit(
             args.model,
@@ -160,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _print_training_result(args: argparse.Namespace, history: Any, run_dir: str) -> int:
     """What ``train`` and ``finetune`` print: history and test metrics of the new run."""
     from cnnlab.evaluation.evaluate import evaluate
-    from cnnlab.training.run import BEST
+    from cnnlab.runs import BEST
 
     report = evaluate(run_dir, cache_dir=args.cache_dir)
     if args.json:
@@ -186,7 +184,7 @@ def _print_training_result(args: argparse.Namespace, history: Any, run_dir: str)
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.evaluate import evaluate
-    from cnnlab.training.run import load_run
+    from cnnlab.runs import load_run
 
     run = load_run(args.run, checkpoint=args.checkpoint)
     report = evaluate(

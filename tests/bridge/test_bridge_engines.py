@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from cnnlab.bridge.engine import NumpyEngine, build_schedule
 from cnnlab.data.preprocess import fit_preprocessing
 from cnnlab.models import create_model
 from cnnlab.scratch import apply_schedule
 from cnnlab.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from cnnlab.training.engine import TorchEngine
-from cnnlab.training.numpy_engine import NumpyEngine
-from cnnlab.training.optim import build_optimizer, build_schedule, build_scheduler
+from cnnlab.training.optim import build_optimizer, build_scheduler
 
 STEPS, BATCH = 50, 64
 

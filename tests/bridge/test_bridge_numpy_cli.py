@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from cli_helpers import run_cli
+from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.run import fit, load_run
+from cnnlab.training.run import fit
 from run_helpers import assert_same_run, crash_then_resume
 
 # baseline: BatchNorm and dropout, so resuming must restore statistics and the mask generator

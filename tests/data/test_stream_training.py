@@ -8,7 +8,8 @@ import torch
 
 from cnnlab.data.datasets import load_dataset
 from cnnlab.evaluation.evaluate import evaluate, load_split
-from cnnlab.training.run import fit, load_run
+from cnnlab.runs import load_run
+from cnnlab.training.run import fit
 from cnnlab.transfer import finetune
 from run_helpers import assert_same_run, crash_then_resume, metrics
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from cnnlab.errors import ConfigError, TrainingError
+from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.run import fit, load_run
+from cnnlab.training.run import fit
 
 
 def test_run_directory_follows_the_contract(trained_run):

@@ -9,7 +9,7 @@ import torch
 
 from cnnlab.data.selection import parse_classes, select
 from cnnlab.errors import ConfigError
-from cnnlab.training.run import load_run, read_run_config
+from cnnlab.runs import load_run, read_run_config
 
 
 def test_select_keeps_names_relabels_and_filters_the_test_split(subset):

@@ -9,8 +9,9 @@ import torch
 
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.models import create_model
-from cnnlab.training.run import load_run
-from cnnlab.transfer import cached_features, feature_key, finetune
+from cnnlab.runs import load_run
+from cnnlab.training.features import cached_features, feature_key
+from cnnlab.transfer import finetune
 
 TARGET = "5,6,7,8,9"
 

@@ -10,13 +10,13 @@ from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models import create_model
+from cnnlab.runs import load_run, read_run_config
 from cnnlab.training.freezing import (
     apply_freeze,
     frozen_names,
     param_groups,
     set_train_mode,
 )
-from cnnlab.training.run import load_run, read_run_config
 from cnnlab.transfer import finetune
 
 TARGET = "5,6,7,8,9"
@@ -85,9 +85,9 @@ def test_head_only_finetune_records_freeze_and_reloads(source_run, tmp_path, cac
     )
     run = load_run(out)
     assert run.classes == ("5", "6", "7", "8", "9") and run.model.get_classifier().out_features == 5
-    assert run.meta["model"]["num_classes"] == 5
+    assert run.meta.model.num_classes == 5
     assert read_run_config(out)["config"]["freeze"] == "head-only"
-    assert run.meta["finetune"]["source_classes"] == ["0", "1", "2", "3", "4"]
+    assert run.meta.finetune.source_classes == ("0", "1", "2", "3", "4")
     trainable = [n for n, p in run.model.named_parameters() if p.requires_grad]
     assert trainable == ["classifier.2.weight", "classifier.2.bias"]
     source, tuned = _weights(source_run), _weights(out)

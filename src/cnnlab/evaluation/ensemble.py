@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from cnnlab.errors import ConfigError
 from cnnlab.evaluation.evaluate import load_split
 from cnnlab.inference import compute_logits, image_batches
-from cnnlab.training.run import Run, load_run
+from cnnlab.runs import Run, load_run
 
 COMBINE_RULES = ("mean-prob", "mean-logit", "vote")
 

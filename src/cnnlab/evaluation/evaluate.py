@@ -22,7 +22,7 @@ from cnnlab.evaluation.metrics import (
 )
 from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
 from cnnlab.inference import compute_logits
-from cnnlab.training.run import Run, load_run
+from cnnlab.runs import Run, load_run
 
 
 @dataclass
@@ -133,7 +133,7 @@ def load_split(
         options["stream"] = stream
     splits = load_dataset(spec, cache_dir, workers=workers, **options)
     classes = parse_classes(classes)  # "0,1" or a list of names
-    if classes is None and "selection" in run.meta:
+    if classes is None and run.meta.selection is not None:
         classes = run.classes  # the run was trained on a selection: test on its classes
     dataset = splits.test if split == "test" else splits.train
     if classes is not None:

@@ -12,7 +12,7 @@ import torch
 from cnnlab.data.images import load_image
 from cnnlab.errors import ConfigError
 from cnnlab.inference import compute_logits
-from cnnlab.training.run import Run, load_run
+from cnnlab.runs import Run, load_run
 
 
 @dataclass

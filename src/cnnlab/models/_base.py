@@ -45,3 +45,14 @@ class ImageClassifier(nn.Module):
         """Replace the last layer with a freshly initialised one for ``num_classes`` outputs."""
         self.num_classes = num_classes
         self.classifier[-1] = nn.Linear(self.classifier[-1].in_features, num_classes)
+
+
+def aux_loss_weight(model: nn.Module) -> float:
+    """Weight of the auxiliary classifiers' losses (GoogLeNet's 0.3; 0 for other models)."""
+    return float(getattr(model, "aux_loss_weight", 0.0))
+
+
+def classifier_names(model: nn.Module) -> list[str]:
+    """Parameter names of the classifier layer that :meth:`reset_classifier` replaces."""
+    head = {id(p) for p in model.get_classifier().parameters()}
+    return [n for n, p in model.named_parameters() if id(p) in head]

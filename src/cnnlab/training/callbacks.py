@@ -1,24 +1,36 @@
-"""Callbacks: save the best model, stop early, log to CSV.
+"""Callbacks: save the best model, stop early, log to CSV and JSON.
 
 Each callback has a ``state_dict``/``load_state_dict`` pair; the trainer stores their states in
 every resumable checkpoint, so a resumed run makes exactly the decisions an uninterrupted one
 would (which epoch was best, how long patience has run).
+
+Callbacks see the trainer through :class:`TrainerView`, the little they use of it, so this
+module does not depend on the training loop.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from cnnlab.fileio import atomic_write_json, atomic_write_text
+from cnnlab.fileio import atomic_write_json
+from cnnlab.training.history import History, write_history_csv
 
-if TYPE_CHECKING:
-    from cnnlab.training.loop import Trainer
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+class TrainerView(Protocol):
+    """What a callback may use of the :class:`~cnnlab.training.loop.Trainer` calling it.
+
+    Attributes:
+        history: the run's history, this epoch included.
+        stop_training: set to True to end training after this epoch.
+    """
+
+    history: History
+    stop_training: bool
+
+    def save_weights(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        """Write a weights-only checkpoint of the current model (``extra``: more metadata)."""
 
 
 class Callback:
@@ -26,7 +38,7 @@ class Callback:
 
     key = "callback"
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         """Called after each epoch with that epoch's metrics."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -66,7 +78,7 @@ class SaveBest(Callback):
         self.best: float | None = None
         self.best_epoch: int | None = None
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         value = logs[self.monitor]
         if _improved(value, self.best, self.mode):
             self.best, self.best_epoch = value, epoch
@@ -95,7 +107,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         value = logs[self.monitor]
         if _improved(value, self.best, self.mode, self.min_delta):
             self.best, self.wait = value, 0
@@ -128,22 +140,8 @@ class CSVLogger(Callback):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         write_history_csv(self.path, trainer.history.history, trainer.history.epoch)
-
-
-def write_history_csv(path: Path, history: dict[str, list[float]], epochs: list[int]) -> None:
-    """Write a Keras-style history dict as CSV with :data:`HISTORY_COLUMNS`."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HISTORY_COLUMNS)
-    for row, epoch in enumerate(epochs):
-        writer.writerow([epoch, *(_cell(history[c][row]) for c in HISTORY_COLUMNS[1:])])
-    atomic_write_text(path, buffer.getvalue())
-
-
-def _cell(value: float) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(value)
 
 
 class JSONLogger(Callback):
@@ -154,5 +152,5 @@ class JSONLogger(Callback):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         atomic_write_json(self.path, trainer.history.to_dict())

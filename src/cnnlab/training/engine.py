@@ -2,9 +2,9 @@
 
 The :class:`~cnnlab.training.loop.Trainer` owns the loop (batches, epochs, callbacks, history,
 checkpoints); an engine owns the model's numbers and the optimizer. Two engines implement
-:class:`Engine`: :class:`TorchEngine` (autograd) and
-:class:`cnnlab.training.numpy_engine.NumpyEngine` (the scratch engine via the bridge). Both take
-a preprocessed torch batch and keep the model's state as a torch ``state_dict`` with the same
+:class:`Engine`: :class:`TorchEngine` (autograd) and :class:`cnnlab.bridge.engine.NumpyEngine`
+(the scratch engine via the bridge, looked up only when a run asks for it). Both take a
+preprocessed torch batch and keep the model's state as a torch ``state_dict`` with the same
 keys, so checkpoints, ``load_run``, ``evaluate``, ``predict`` and viz never see the difference.
 """
 
@@ -19,6 +19,7 @@ from torch import nn
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.inference import compute_logits, to_model_layout
+from cnnlab.models._base import aux_loss_weight
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.freezing import param_groups, set_train_mode
 from cnnlab.training.optim import build_optimizer, build_scheduler
@@ -68,11 +69,6 @@ class Engine(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (extra keys are ignored)."""
-
-
-def aux_loss_weight(model: nn.Module) -> float:
-    """Weight of the auxiliary classifiers' losses (GoogLeNet's 0.3; 0 for other models)."""
-    return float(getattr(model, "aux_loss_weight", 0.0))
 
 
 class TorchEngine:
@@ -141,7 +137,7 @@ def build_engine(
 ) -> Engine:
     """The engine ``config.engine`` names (``"torch"`` or ``"numpy"``)."""
     if config.engine == "numpy":
-        from cnnlab.training.numpy_engine import NumpyEngine
+        from cnnlab.bridge.engine import NumpyEngine
 
         return NumpyEngine(model, config, steps_per_epoch)
     return TorchEngine(model, config, device, steps_per_epoch)

@@ -1,13 +1,18 @@
-"""The per-epoch record of a run, in Keras's shape (``history.history["val_accuracy"]``)."""
+"""The per-epoch record of a run, in Keras's shape (``history.history["val_accuracy"]``), and
+its CSV form (``history.csv``: one row per epoch, :data:`HISTORY_COLUMNS`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from cnnlab.training.callbacks import HISTORY_COLUMNS
+from cnnlab.fileio import atomic_write_text
 
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 METRICS = HISTORY_COLUMNS[1:]  # loss, accuracy, val_loss, val_accuracy, lr, seconds
 
 
@@ -55,3 +60,18 @@ class History:
             f"accuracy={last['accuracy']:.4f} val_loss={last['val_loss']:.4f} "
             f"val_accuracy={last['val_accuracy']:.4f})"
         )
+
+
+def write_history_csv(path: Path, history: dict[str, list[float]], epochs: list[int]) -> None:
+    """Write a Keras-style history dict as CSV with :data:`HISTORY_COLUMNS` (atomically; NaN
+    and None as empty cells)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for row, epoch in enumerate(epochs):
+        writer.writerow([epoch, *(_cell(history[c][row]) for c in HISTORY_COLUMNS[1:])])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _cell(value: float) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(value)

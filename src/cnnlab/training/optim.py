@@ -1,4 +1,8 @@
-"""Optimizers and learning-rate schedules by name (the choices of :class:`TrainConfig`)."""
+"""Optimizers and learning-rate schedules by name (the choices of :class:`TrainConfig`).
+
+The NumPy engine's schedules (the same, as pure functions of the step) are
+:func:`cnnlab.bridge.engine.build_schedule`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 
 import torch
 
-from cnnlab.scratch import schedules
 from cnnlab.training.config import TrainConfig
 
 
@@ -68,18 +71,3 @@ def build_scheduler(
             cycle_momentum=has_momentum,
         )
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-
-
-def build_schedule(config: TrainConfig, steps_per_epoch: int) -> schedules.Schedule:
-    """The same schedules as :func:`build_scheduler`, as pure functions of the step
-    (:mod:`cnnlab.scratch.schedules`, applied with ``apply_schedule``) for the NumPy engine;
-    ``tests/bridge`` checks that both give the same learning rate at every step."""
-    total = config.epochs * steps_per_epoch
-    if config.schedule == "step":
-        return schedules.StepLR(config.lr, config.step_epochs * steps_per_epoch, config.step_gamma)
-    if config.schedule == "cosine":
-        return schedules.CosineAnnealingLR(config.lr, total)
-    if config.schedule == "onecycle":
-        has_momentum = config.optimizer not in ("sgd", "rmsprop")
-        return schedules.OneCycleLR(config.lr, total, cycle_momentum=has_momentum)
-    return schedules.ConstantLR(config.lr)

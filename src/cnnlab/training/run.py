@@ -1,54 +1,56 @@
-"""Run directories: starting, resuming and loading training runs.
+"""Training runs: starting one (:func:`fit`) and continuing one (:func:`resume`).
 
-A run directory holds::
-
-    config.json        the TrainConfig and the metadata needed to rebuild model and inputs
-    history.json       per-epoch metrics (Keras-style dict), rewritten after every epoch
-    history.csv        the same, one row per epoch
-    last.safetensors   resumable checkpoint (model, optimizer, schedule, callbacks, RNG, position)
-    best.safetensors   weights of the best epoch by the monitored metric
-    curves.png         training vs validation curves
+This is the write side of a run directory; its layout, its metadata and loading a trained
+model are :mod:`cnnlab.runs`. Both functions train through one internal function; they differ
+only in where the configuration comes from (the arguments, or the run's ``config.json``) and
+in what training continues from (nothing, or the run's ``last`` checkpoint).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from cnnlab.data.augment import Augmenter
 from cnnlab.data.dataset import DatasetSplits, split_validation
-from cnnlab.data.datasets import is_named_dataset, load_dataset
-from cnnlab.data.preprocess import Preprocessing, fit_preprocessing
+from cnnlab.data.datasets import load_dataset
 from cnnlab.data.selection import select
-from cnnlab.errors import CheckpointError, ConfigError, ModelError
+from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_write_json
 from cnnlab.inference import resolve_device
 from cnnlab.models import create_model
+from cnnlab.runs import (
+    BEST,
+    CONFIG_FILE,
+    CURVES,
+    HISTORY_CSV,
+    HISTORY_JSON,
+    LAST,
+    ClassSelection,
+    ModelSpec,
+    RunMeta,
+    read_run_config,
+    read_run_meta,
+)
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
-from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
+from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.freezing import apply_freeze
+from cnnlab.training.features import feature_training
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
+from cnnlab.training.network_start import NetworkStart, network_start
 from cnnlab.training.run_data import (
     build_augmenter,
     folder_options,
+    recorded_augment,
     recorded_data_options,
     resolve_data_spec,
 )
-
-CONFIG_FILE = "config.json"
-HISTORY_JSON = "history.json"
-HISTORY_CSV = "history.csv"
-LAST = "last.safetensors"
-BEST = "best.safetensors"
-CURVES = "curves.png"
 
 
 def _stderr(line: str) -> None:
@@ -56,11 +58,10 @@ def _stderr(line: str) -> None:
 
 
 def fit(
-    model: str | None = None,
-    data: str | DatasetSplits | None = None,
+    model: str,
+    data: str | DatasetSplits,
     *,
     out: str | Path | None = None,
-    resume: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
     progress: bool | None = None,
@@ -70,13 +71,10 @@ def fit(
     """Train a registered model; the Python face of ``cnnlab train``.
 
     Args:
-        model: registered model name (ignored when resuming).
+        model: registered model name.
         data: dataset spec (``"mnist"``, an image folder) or loaded :class:`DatasetSplits`
             (in memory or streamed).
         out: run directory to create (must not hold a run already); None trains in memory.
-        resume: a run directory to continue; its saved config is used (and its data streamed
-            if it was). ``epochs`` may be raised for the ``constant`` and ``step`` schedules;
-            ``workers`` may be changed.
         callbacks: extra callbacks, called after the built-in ones.
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
@@ -85,79 +83,158 @@ def fit(
 
     Returns:
         The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
+
+    Raises:
+        ConfigError: no model or data, a bad option, or ``out`` holds a run already.
     """
-    if resume is not None:
-        run_dir, config = Path(resume), _resumed_config(Path(resume), options)
-    else:
-        if model is None or data is None:
-            raise ConfigError("expected a model name and data to train on, received none")
-        spec = resolve_data_spec(data if isinstance(data, str) else data.name)
-        config = TrainConfig(model=model, data=spec, **options)
-        run_dir = Path(out) if out is not None else None
-        if run_dir is not None:
-            ensure_new_run_dir(run_dir)
-    saved_meta = read_run_config(run_dir).get("meta") if resume is not None else None
-    data_options = folder_options(config, saved_meta)
-    if isinstance(data, str) or data is None:
-        splits = load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
-    else:
-        splits = data
-    splits = select(splits, config.classes, config.per_class, config.seed)  # --classes ...
+    if model is None or data is None:
+        raise ConfigError("expected a model name and data to train on, received none")
+    spec = resolve_data_spec(data if isinstance(data, str) else data.name)
+    config = TrainConfig(model=model, data=spec, **options)
+    run_dir = Path(out) if out is not None else None
+    if run_dir is not None:
+        ensure_new_run_dir(run_dir)
+    splits = None if isinstance(data, str) else data
+    return _train(config, splits, run_dir, None, callbacks, verbose, progress, cache_dir)
+
+
+def resume(
+    run_dir: str | Path,
+    data: DatasetSplits | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = True,
+    progress: bool | None = None,
+    cache_dir: str | Path | None = None,
+    **options: Any,
+) -> History:
+    """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
+
+    The run's saved configuration is used (and its data streamed if it was); a run killed
+    before its first checkpoint restarts from the beginning (same seed, same run). On the CPU
+    the result is bitwise that of a run never interrupted.
+
+    Args:
+        run_dir: the run directory.
+        data: the run's data when it was trained on splits given in memory (default: loaded
+            from the run's data spec).
+        callbacks: extra callbacks, called after the built-in ones.
+        verbose: print one line per epoch to stderr.
+        progress: progress bar per epoch; default: when stderr is a terminal.
+        cache_dir: dataset cache folder.
+        **options: only ``epochs`` (raised, for the ``constant`` and ``step`` schedules) and
+            ``workers``.
+
+    Returns:
+        The whole run's :class:`History`.
+
+    Raises:
+        CheckpointError: not a run directory, or unreadable metadata.
+        ConfigError: another option, or other epochs for a schedule of fixed length.
+    """
+    run_dir = Path(run_dir)
+    config = _resumed_config(run_dir, options)
+    saved = read_run_meta(run_dir)
+    return _train(config, data, run_dir, saved, callbacks, verbose, progress, cache_dir)
+
+
+def _train(
+    config: TrainConfig,
+    data: DatasetSplits | None,
+    run_dir: Path | None,
+    saved: RunMeta | None,
+    callbacks: Sequence[Callback],
+    verbose: bool,
+    progress: bool | None,
+    cache_dir: str | Path | None,
+) -> History:
+    """Train the run ``config`` describes into ``run_dir`` (None: in memory).
+
+    Args:
+        data: the splits, or None to load ``config.data``.
+        saved: a resumed run's metadata (None: a new run, whose ``config.json`` is written
+            here, before the first epoch).
+    """
+    data_options = folder_options(config, saved)
+    if data is None:
+        data = load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
+    splits = select(data, config.classes, config.per_class, config.seed)  # --classes ...
     splits = _with_validation(splits, config)
     torch.manual_seed(config.seed)
     channels = splits.train.image_shape[0]
     net = create_model(
         config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
     )
-    preprocessing, transfer_meta = _network_start(net, splits, config, saved_meta)
-    meta = run_meta(net, splits, preprocessing, config)
-    meta.update(transfer_meta)
-    augmenter, augment_meta = build_augmenter(config, splits.train, saved_meta)
-    meta.update(augment_meta, data_options=recorded_data_options(data_options, splits))
-    if run_dir is not None and resume is None:
-        atomic_write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "meta": meta})
-    inputs = (net, splits, preprocessing, config)
+    start = network_start(net, splits, config, saved)
+    augmenter = build_augmenter(config, splits.train, saved)
+    meta = _run_meta(net, splits, config, start, augmenter, data_options)
+    if run_dir is not None and saved is None:
+        document = {"config": config.to_dict(), "meta": meta.to_dict()}
+        atomic_write_json(run_dir / CONFIG_FILE, document)
+    # a resumed run continues from its last checkpoint; one killed before it restarts
+    last = run_dir / LAST if run_dir is not None else None
+    restore = last if saved is not None and last is not None and last.is_file() else None
+    inputs = (net, splits, start.preprocessing, config)
     if config.cache_features:  # the head trains on the frozen backbone's cached features
-        from cnnlab.transfer import feature_training
-
-        if resume is not None and (run_dir / LAST).is_file():
-            net.load_state_dict(load_checkpoint(run_dir / LAST).model_state)
-        inputs = feature_training(net, splits, preprocessing, config, cache_dir, verbose)
+        if restore is not None:
+            net.load_state_dict(load_checkpoint(restore).model_state)
+        inputs = feature_training(net, splits, start.preprocessing, config, cache_dir, verbose)
     trainer = Trainer(
         *inputs,
         resolve_device(config.device),
         callbacks=[*_builtin_callbacks(run_dir, config), *callbacks],
-        checkpoint_path=run_dir / LAST if run_dir is not None else None,
-        meta=meta,
+        checkpoint_path=last,
+        meta=meta.to_dict(),
         log=_stderr if verbose else None,
         progress=sys.stderr.isatty() if progress is None else progress,
         augmenter=augmenter,
     )
-    if resume is not None and (run_dir / LAST).is_file():
-        trainer.restore(run_dir / LAST)
-    # (a run killed before its first checkpoint restarts from the beginning: same seed, same run)
-    history = trainer.fit()
+    if restore is not None:
+        trainer.restore(restore)
     if run_dir is not None:
-        from cnnlab.viz.plots import plot_history
+        # stateless and added after restore, so runs saved before it existed resume as well
+        trainer.callbacks.append(_curves_callback(run_dir, config))
+    return trainer.fit()
 
-        plot_history(history, run_dir / CURVES, title=f"{config.model} on {config.data}")
-    return history
+
+def _run_meta(
+    net: nn.Module,
+    splits: DatasetSplits,
+    config: TrainConfig,
+    start: NetworkStart,
+    augmenter: Augmenter | None,
+    data_options: dict[str, Any],
+) -> RunMeta:
+    """What the run and each of its checkpoints record about its model and data."""
+    augment, augment_pca = recorded_augment(augmenter)
+    return RunMeta(
+        model=ModelSpec.of(net),
+        classes=tuple(splits.classes),
+        preprocessing=start.preprocessing,
+        input_shape=(start.preprocessing.channels, *start.preprocessing.input_size),
+        data=config.data,
+        channels_last=config.channels_last,
+        data_options=recorded_data_options(data_options, splits),
+        selection=_selection(config),
+        frozen=start.frozen,
+        finetune=start.finetune,
+        augment=augment,
+        augment_pca=augment_pca,
+    )
 
 
-def _network_start(
-    net: nn.Module, splits: DatasetSplits, config: TrainConfig, saved_meta: dict[str, Any] | None
-) -> tuple[Preprocessing, dict[str, Any]]:
-    """The run's preprocessing and extra metadata: the class selection and, for fine-tuning,
-    the source's weights, the freeze and what was frozen (:mod:`cnnlab.transfer`)."""
-    extra: dict[str, Any] = {}
-    if config.classes is not None or config.per_class is not None:
-        extra["selection"] = {"classes": config.classes, "per_class": config.per_class}
-    if config.finetune_from is None:
-        return choose_preprocessing(net, splits), extra
-    from cnnlab.transfer import prepare_finetune
+def _selection(config: TrainConfig) -> ClassSelection | None:
+    if config.classes is None and config.per_class is None:
+        return None
+    classes = None if config.classes is None else tuple(config.classes)
+    return ClassSelection(classes, config.per_class)
 
-    preprocessing, frozen, info = prepare_finetune(net, config, splits, saved_meta)
-    return preprocessing, {**extra, "frozen": frozen, "finetune": info}
+
+def _curves_callback(run_dir: Path, config: TrainConfig) -> Callback:
+    """The callback drawing ``curves.png`` when training ends (matplotlib loads only here)."""
+    from cnnlab.viz.plots import PlotCurves
+
+    return PlotCurves(run_dir / CURVES, config.epochs, title=f"{config.model} on {config.data}")
 
 
 def ensure_new_run_dir(path: Path) -> None:
@@ -201,40 +278,6 @@ def _with_validation(splits: DatasetSplits, config: TrainConfig) -> DatasetSplit
     return DatasetSplits(splits.name, train=train, test=splits.test, val=val)
 
 
-def choose_preprocessing(model: nn.Module, splits: DatasetSplits) -> Preprocessing:
-    """Normalisation from the training split; zero-pad only if the model cannot take the
-    stored size as it is (MNIST's 28x28 for LeNet-5's 32x32).
-
-    Raises:
-        ModelError: the images do not fit the model even when padded to its default input.
-    """
-    from cnnlab.analysis import check_input
-
-    c, h, w = splits.train.image_shape
-    default = tuple(model.default_input_shape)
-    try:
-        check_input(model, (c, h, w))
-        return fit_preprocessing(splits.train, (c, h, w))
-    except ModelError:
-        if h > default[1] or w > default[2]:
-            raise
-    return fit_preprocessing(splits.train, (c, default[1], default[2]))
-
-
-def run_meta(
-    model: nn.Module, splits: DatasetSplits, preprocessing: Preprocessing, config: TrainConfig
-) -> dict[str, Any]:
-    """What a checkpoint needs to describe itself."""
-    return {
-        "model": model.cnnlab_spec,
-        "classes": list(splits.classes),
-        "preprocessing": preprocessing.to_dict(),
-        "input_shape": [preprocessing.channels, *preprocessing.input_size],
-        "data": config.data,
-        "channels_last": config.channels_last,
-    }
-
-
 def _builtin_callbacks(run_dir: Path | None, config: TrainConfig) -> list[Callback]:
     callbacks: list[Callback] = []
     if run_dir is not None:
@@ -246,143 +289,3 @@ def _builtin_callbacks(run_dir: Path | None, config: TrainConfig) -> list[Callba
     if config.early_stopping:
         callbacks.append(EarlyStopping(config.monitor, patience=config.early_stopping))
     return callbacks
-
-
-def is_run_or_checkpoint(path: str | Path) -> bool:
-    """True for an existing run directory or ``.safetensors`` file (not a model name)."""
-    path = Path(path)
-    return (path / CONFIG_FILE).is_file() or (path.is_file() and path.suffix == ".safetensors")
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The parsed ``config.json`` of a run directory.
-
-    Raises:
-        CheckpointError: not a run directory, or an unreadable config.
-    """
-    path = run_dir / CONFIG_FILE
-    if not run_dir.is_dir() or not path.is_file():
-        raise CheckpointError(
-            f"expected a run directory (with {CONFIG_FILE}) or a .safetensors checkpoint, "
-            f"received {run_dir}"
-        )
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
-
-
-@dataclass
-class Run:
-    """A trained model with everything needed to use it (what :func:`load_run` returns).
-
-    Attributes:
-        path: the run directory or checkpoint file given.
-        checkpoint: the checkpoint file the weights came from.
-        model: the model in eval mode, on the CPU.
-        classes: class names, index = label.
-        preprocessing: how images become model input.
-        meta: the checkpoint's metadata.
-        history: the run's history, when loaded from a run directory.
-    """
-
-    path: Path
-    checkpoint: Path
-    model: nn.Module
-    classes: tuple[str, ...]
-    preprocessing: Preprocessing
-    meta: dict[str, Any]
-    history: History | None
-
-    @property
-    def data(self) -> str | None:
-        return self.meta.get("data")
-
-    @property
-    def data_options(self) -> dict[str, Any]:
-        """``load_dataset`` options that reproduce the run's data (image folders)."""
-        return dict(self.meta.get("data_options") or {})
-
-    def data_options_for(self, spec: str) -> dict[str, Any]:
-        """``load_dataset`` options converting ``spec`` as the run's training data was: the
-        saved options for the run's own data, its image size and channels for another folder."""
-        if spec == self.data:
-            return self.data_options
-        if is_named_dataset(spec):
-            return {}
-        prep = self.preprocessing
-        return {"image_size": list(prep.image_size), "channels": prep.channels}
-
-
-def load_run(path: str | Path, checkpoint: str = "best") -> Run:
-    """Load a run directory (its ``best`` or ``last`` checkpoint) or a checkpoint file.
-
-    Raises:
-        CheckpointError: not a run or checkpoint, or weights that do not fit the architecture
-            the checkpoint names.
-    """
-    path = Path(path)
-    history = None
-    if path.is_dir():
-        read_run_config(path)
-        if checkpoint not in ("best", "last"):
-            raise ConfigError(
-                f"expected checkpoint best or last, received checkpoint={checkpoint!r}"
-            )
-        file = path / (BEST if checkpoint == "best" else LAST)
-        if not file.is_file():
-            file = path / LAST
-        if (path / HISTORY_JSON).is_file():
-            history = History.from_dict(json.loads((path / HISTORY_JSON).read_text()))
-    elif path.is_file():
-        file = path
-    else:
-        raise CheckpointError(
-            f"expected a run directory or a .safetensors checkpoint, received {path} (no such path)"
-        )
-    ckpt = load_checkpoint(file)
-    model = model_from_checkpoint(ckpt, file)
-    if "frozen" in ckpt.meta:  # a fine-tuned run: the same parameters stay non-trainable
-        apply_freeze(model, ckpt.meta["frozen"])
-    return Run(
-        path,
-        file,
-        model,
-        tuple(ckpt.meta["classes"]),
-        Preprocessing.from_dict(ckpt.meta["preprocessing"]),
-        ckpt.meta,
-        history,
-    )
-
-
-def model_from_checkpoint(ckpt: Checkpoint, source: Path) -> nn.Module:
-    """Rebuild the model a checkpoint names and load its weights (strictly).
-
-    Raises:
-        CheckpointError: unknown model, or weights of another architecture.
-    """
-    spec = ckpt.meta.get("model")
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise CheckpointError(
-            f"expected a classifier checkpoint naming its model, received {source}"
-        )
-    try:
-        model = create_model(
-            spec["name"],
-            num_classes=spec["num_classes"],
-            in_channels=spec["in_channels"],
-            **spec.get("kwargs", {}),
-        )
-    except ModelError as exc:
-        raise CheckpointError(
-            f"checkpoint {source} names a model cnnlab cannot build: {exc}"
-        ) from None
-    try:
-        model.load_state_dict(ckpt.model_state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise CheckpointError(
-            f"expected weights for {spec['name']}, received weights of another architecture "
-            f"in {source} ({first})"
-        ) from None
-    return model.eval()

@@ -1,9 +1,8 @@
 """What a run needs from its data besides the tensors: folder options and augmentation.
 
-Both are stored with the run (``meta["data_options"]``, with ``"stream": true`` when the
-folder was streamed; ``meta["augment"]`` and, for PCA colour augmentation,
-``meta["augment_pca"]``) so that ``--resume``, ``evaluate`` and ``predict`` reproduce them
-exactly.
+Both are stored with the run (:class:`~cnnlab.runs.RunMeta`'s ``data_options``, with
+``"stream": true`` when the folder was streamed; ``augment`` and, for PCA colour augmentation,
+``augment_pca``) so that ``--resume``, ``evaluate`` and ``predict`` reproduce them exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.datasets import is_named_dataset
 from cnnlab.models import get_model_entry
+from cnnlab.runs import RunMeta
 from cnnlab.training.config import TrainConfig
 
 
@@ -26,7 +26,7 @@ def resolve_data_spec(spec: str) -> str:
     return str(Path(spec).resolve())
 
 
-def folder_options(config: TrainConfig, saved_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def folder_options(config: TrainConfig, saved: RunMeta | None = None) -> dict[str, Any]:
     """``load_dataset`` keyword arguments for the run's data: for an image folder, the size
     and channels (default: the model's input), strictness, and streaming when asked (or when
     the resumed run streamed); only the options given for named datasets (where folder options
@@ -45,7 +45,7 @@ def folder_options(config: TrainConfig, saved_meta: dict[str, Any] | None = None
         "channels": config.channels or default[0],
         "strict": config.strict,
     }
-    stream = ((saved_meta or {}).get("data_options") or {}).get("stream", config.stream)
+    stream = (saved.data_options if saved else {}).get("stream", config.stream)
     if stream is not None:
         options["stream"] = stream
     return options
@@ -59,24 +59,28 @@ def recorded_data_options(options: dict[str, Any], splits: DatasetSplits) -> dic
 
 
 def build_augmenter(
-    config: TrainConfig, train: ImageSplit, saved_meta: dict[str, Any] | None = None
-) -> tuple[Augmenter | None, dict[str, Any]]:
-    """The run's augmenter and the metadata that describes it.
+    config: TrainConfig, train: ImageSplit, saved: RunMeta | None = None
+) -> Augmenter | None:
+    """The run's augmenter (None: no augmentation).
 
     PCA colour augmentation is fitted on the training split once (on every pixel, from exact
     sums: an in-memory and a streamed split give the same eigenvectors); a resumed run reuses
-    the eigenvectors saved in its ``meta`` instead of refitting.
-
-    Returns:
-        ``(augmenter or None, meta entries)``.
+    the eigenvectors saved in its metadata (``saved``) instead of refitting.
     """
     spec = parse_augment(config.augment)
     if not spec.enabled:
-        return None, {}
-    meta: dict[str, Any] = {"augment": spec.to_string()}
+        return None
     pca = None
     if spec.pca_lighting:
-        saved = (saved_meta or {}).get("augment_pca")
-        pca = pca_from_dict(saved) if saved else pca_of(train.pixel_moments())
-        meta["augment_pca"] = pca_to_dict(pca)
-    return Augmenter(spec, pca), meta
+        kept = saved.augment_pca if saved else None
+        pca = pca_from_dict(kept) if kept else pca_of(train.pixel_moments())
+    return Augmenter(spec, pca)
+
+
+def recorded_augment(augmenter: Augmenter | None) -> tuple[str | None, dict[str, Any] | None]:
+    """What the run records of its augmenter: the ``--augment`` text and the PCA
+    eigenvalues and eigenvectors (``RunMeta.augment``, ``RunMeta.augment_pca``)."""
+    if augmenter is None:
+        return None, None
+    pca = None if augmenter.pca is None else pca_to_dict(augmenter.pca)
+    return augmenter.spec.to_string(), pca

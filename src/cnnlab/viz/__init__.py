@@ -5,6 +5,7 @@ Every picture command of the CLI has a Python face here, resolved lazily (PEP 56
 
     plot_run(run, output="curves.png")                    cnnlab plot RUN
     plot_history(history, path, title="")                 (what training writes as curves.png)
+    PlotCurves(path, epochs, title="")                    the callback that writes it
     overfitting_epoch(history) / best_epoch(history)
     plot_features(run, image, output, layers, invert)     cnnlab features RUN IMAGE
     feature_maps(run, image, layers, invert) -> [FeatureMaps]
@@ -24,6 +25,7 @@ _API: dict[str, str] = {
     "overfitting_epoch": "cnnlab.viz.plots",
     "plot_history": "cnnlab.viz.plots",
     "plot_run": "cnnlab.viz.plots",
+    "PlotCurves": "cnnlab.viz.plots",
     "FeatureMaps": "cnnlab.viz.features",
     "feature_maps": "cnnlab.viz.features",
     "plot_features": "cnnlab.viz.features",

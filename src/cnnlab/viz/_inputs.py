@@ -11,7 +11,7 @@ import torch
 from cnnlab.analysis import check_input
 from cnnlab.data.images import load_image
 from cnnlab.errors import ModelError
-from cnnlab.training.run import Run, load_run
+from cnnlab.runs import Run, load_run
 
 
 def as_run(run: str | Path | Run) -> Run:

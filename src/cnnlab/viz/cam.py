@@ -19,7 +19,7 @@ from torch import nn
 
 from cnnlab.analysis import Field
 from cnnlab.errors import ConfigError
-from cnnlab.training.run import Run
+from cnnlab.runs import Run
 from cnnlab.viz._figure import new_figure, save_figure
 from cnnlab.viz._inputs import as_run, for_display, model_input
 from cnnlab.viz._layers import Layer, capture_outputs, choose_layers, is_conv, model_layers
@@ -253,9 +253,7 @@ def plot_cam(
     axes[2].set_title(f"gradient saliency for {explained}", fontsize=10)
     for a in axes:
         a.set_axis_off()
-    title = (
-        f"{run.meta['model']['name']}: predicted {names[maps.predicted]} ({p[maps.predicted]:.1%})"
-    )
+    title = f"{run.meta.model.name}: predicted {names[maps.predicted]} ({p[maps.predicted]:.1%})"
     if maps.target != maps.predicted:
         title += f"; explaining class {names[maps.target]} ({p[maps.target]:.1%})"
     figure.suptitle(title, fontsize=12)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate
-from cnnlab.training.run import Run
+from cnnlab.runs import Run
 from cnnlab.viz._figure import new_figure, save_figure
 
 

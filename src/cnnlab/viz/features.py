@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.training.run import Run
+from cnnlab.runs import Run
 from cnnlab.viz._figure import colormap, new_figure, save_figure
 from cnnlab.viz._inputs import as_run, for_display, model_input
 from cnnlab.viz._layers import (
@@ -128,7 +128,7 @@ def plot_features(
         channels = item.maps.shape[0]
         axes.set_title(f"{item.layer.label}  -  {channels} maps", fontsize=10, loc="left")
         axes.set_axis_off()
-    model = run.meta["model"]["name"]
+    model = run.meta.model.name
     figure.suptitle(f"Feature maps of {model} for {Path(image).name}", fontsize=12, y=1.0)
     figure.text(
         0.5,

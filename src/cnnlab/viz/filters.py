@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from cnnlab.errors import ConfigError, expected
-from cnnlab.training.run import Run
+from cnnlab.runs import Run
 from cnnlab.viz._figure import colormap, new_figure, save_figure
 from cnnlab.viz._inputs import as_run
 from cnnlab.viz._layers import Layer, choose_layers, is_conv, model_layers

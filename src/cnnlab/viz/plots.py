@@ -1,4 +1,8 @@
-"""Training curves: training against validation accuracy and loss per epoch (seed 000)."""
+"""Training curves: training against validation accuracy and loss per epoch (seed 000).
+
+:class:`PlotCurves` is the callback with which :func:`cnnlab.fit` draws a run's ``curves.png``
+when training ends.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import math
 from pathlib import Path
 
 from cnnlab.errors import CheckpointError
+from cnnlab.runs import HISTORY_JSON, read_run_config
+from cnnlab.training.callbacks import Callback, TrainerView
 from cnnlab.training.history import History
-from cnnlab.training.run import HISTORY_JSON, read_run_config
 from cnnlab.viz._figure import new_figure, save_figure
 
 #: How far above its best the last validation loss must end for a rise to count as one.
@@ -92,6 +97,28 @@ def plot_history(history: History, path: str | Path, title: str = "") -> Path:
     )
     figure.suptitle((title or "Training curves") + note, color="firebrick" if start else "black")
     return save_figure(figure, path)
+
+
+class PlotCurves(Callback):
+    """Draw :func:`plot_history` of the run when training ends: after epoch ``epochs``, or
+    after the epoch at which a callback stopped training (add it after those callbacks).
+
+    Args:
+        path: the PNG to write.
+        epochs: the run's number of epochs.
+        title: the figure's title.
+    """
+
+    key = "plot_curves"
+
+    def __init__(self, path: str | Path, epochs: int, title: str = "") -> None:
+        self.path = Path(path)
+        self.epochs = epochs
+        self.title = title
+
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
+        if epoch >= self.epochs or trainer.stop_training:
+            plot_history(trainer.history, self.path, title=self.title)
 
 
 def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:

@@ -24,7 +24,7 @@ from PIL import Image
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate, load_split
 from cnnlab.fileio import atomic_write_text
-from cnnlab.training.run import CONFIG_FILE, CURVES, Run, load_run, read_run_config
+from cnnlab.runs import CONFIG_FILE, CURVES, Run, load_run, read_run_config
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -90,7 +90,7 @@ def _curves_png(run: Run) -> bytes | None:
 def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
     from cnnlab.analysis import summary
 
-    s = summary(run.model, run.meta["input_shape"])
+    s = summary(run.model, run.meta.input_shape)
     rows = [
         [
             layer.name,
@@ -113,7 +113,7 @@ def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
 def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> str:
     """The page's HTML for a loaded run, its evaluation and the evaluated split (in memory or
     streamed: only the pictures of the listed mistakes are read)."""
-    title = html.escape(f"{run.meta['model']['name']} run {run.path}")
+    title = html.escape(f"{run.meta.model.name} run {run.path}")
     config: dict[str, Any] = {}
     if run.path.is_dir() and (run.path / CONFIG_FILE).is_file():
         config = read_run_config(run.path).get("config", {})
@@ -129,12 +129,12 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
         if config
         else "<p>(a checkpoint file: no run configuration)</p>",
     ]
-    if "finetune" in run.meta:
-        info = run.meta["finetune"]
+    if run.meta.finetune is not None:
+        info = run.meta.finetune
         parts.append(
-            f"<p>Fine-tuned from {html.escape(info['from'])} (classes "
-            f"{html.escape(', '.join(info['source_classes']))}), freeze "
-            f"<b>{html.escape(info['freeze'])}</b>.</p>"
+            f"<p>Fine-tuned from {html.escape(info.source)} (classes "
+            f"{html.escape(', '.join(info.source_classes))}), freeze "
+            f"<b>{html.escape(info.freeze)}</b>.</p>"
         )
     rows, totals = _summary_rows(run)
     parts += [

@@ -1,4 +1,4 @@
-"""The NumPy engine behind ``cnnlab train --engine numpy``.
+"""The NumPy training engine behind ``cnnlab train --engine numpy``.
 
 The torch model (built and initialised by the registry from the run seed, so both engines start
 from the same weights) is traced into a scratch :class:`~cnnlab.scratch.graph.GraphNet` by the
@@ -7,6 +7,9 @@ are viewed as float32 NumPy arrays; the loss, backward pass, optimizer (``cnnlab
 torch's update rules) and schedule (``cnnlab.scratch.schedules``) are NumPy. Dropout masks come
 from one generator seeded with the run seed, saved in checkpoints with the optimizer state, so
 resuming is bitwise. The model state is handed out as a torch ``state_dict`` with torch's keys.
+
+It implements :class:`cnnlab.training.engine.Engine`; ``build_engine`` looks it up when a run
+asks for ``engine="numpy"``, so the training package never imports the scratch engine itself.
 """
 
 from __future__ import annotations
@@ -18,18 +21,34 @@ import torch
 from torch import nn
 
 from cnnlab import scratch
-from cnnlab.bridge import copy_to_torch, load_from_torch, to_scratch, tree_to_numpy, tree_to_torch
+from cnnlab.bridge.convert import to_scratch
+from cnnlab.bridge.runtime import engine_blas_threads, keep_freed_memory, set_blas_threads
+from cnnlab.bridge.weights import copy_to_torch, load_from_torch, tree_to_numpy, tree_to_torch
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.inference import image_batches
-from cnnlab.scratch.allocator import keep_freed_memory
-from cnnlab.scratch.blas import engine_blas_threads, set_blas_threads
+from cnnlab.models._base import aux_loss_weight
+from cnnlab.scratch import schedules
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.engine import aux_loss_weight
-from cnnlab.training.optim import build_optimizer, build_schedule
+from cnnlab.training.optim import build_optimizer
 
 INFERENCE_BATCH = 128  # fastest of 64-512 for LeNet-5 on 1 BLAS thread (0.36 s vs 0.42 s at 256)
+
+
+def build_schedule(config: TrainConfig, steps_per_epoch: int) -> schedules.Schedule:
+    """The schedules of :func:`cnnlab.training.optim.build_scheduler`, as pure functions of the
+    step (:mod:`cnnlab.scratch.schedules`, applied with ``apply_schedule``);
+    ``tests/bridge`` checks that both give the same learning rate at every step."""
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "step":
+        return schedules.StepLR(config.lr, config.step_epochs * steps_per_epoch, config.step_gamma)
+    if config.schedule == "cosine":
+        return schedules.CosineAnnealingLR(config.lr, total)
+    if config.schedule == "onecycle":
+        has_momentum = config.optimizer not in ("sgd", "rmsprop")
+        return schedules.OneCycleLR(config.lr, total, cycle_momentum=has_momentum)
+    return schedules.ConstantLR(config.lr)
 
 
 def as_numpy(x: torch.Tensor) -> np.ndarray:
@@ -48,8 +67,8 @@ class NumpyEngine:
 
     def __init__(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> None:
         self.device = torch.device("cpu")
-        set_blas_threads(engine_blas_threads())  # one, unless asked: see cnnlab.scratch.blas
-        keep_freed_memory()  # no fresh pages every step: see cnnlab.scratch.allocator
+        set_blas_threads(engine_blas_threads())  # one, unless asked: see cnnlab.bridge.runtime
+        keep_freed_memory()  # no fresh pages every step: see cnnlab.bridge.runtime
         self.model = model.to(self.device)
         self.rng = np.random.default_rng(config.seed)  # every dropout layer draws from it
         self.net = to_scratch(self.model, np.float32, self.rng)

@@ -1,4 +1,5 @@
-"""keep_freed_memory: repeated large allocations stop page-faulting (glibc's mallopt)."""
+"""The NumPy engine's process settings: one BLAS thread unless OPENBLAS_NUM_THREADS asks for
+more; keep_freed_memory makes repeated large allocations stop page-faulting (glibc's mallopt)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,42 @@ import textwrap
 
 import pytest
 
-from cnnlab.scratch.allocator import keep_freed_memory
+from cnnlab.bridge.runtime import (
+    engine_blas_threads,
+    get_blas_threads,
+    keep_freed_memory,
+    set_blas_threads,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, 1), ("3", 3), ("1", 1), ("0", 1), ("many", 1), ("", 1)]
+)
+def test_engine_threads_follow_only_a_valid_request(monkeypatch, value, expected) -> None:
+    if value is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", value)
+    assert engine_blas_threads() == expected
+
+
+def test_set_blas_threads_changes_openblas_and_returns_the_previous_count() -> None:
+    start = get_blas_threads()
+    assert start is not None, "NumPy here is built on OpenBLAS: the setter must find it"
+    try:
+        assert set_blas_threads(1) == start
+        assert get_blas_threads() == 1
+        assert set_blas_threads(2) == 1
+        assert get_blas_threads() == 2
+    finally:
+        set_blas_threads(start)
+
 
 SCRIPT = textwrap.dedent(
     """
     import resource, sys
     import numpy as np
-    from cnnlab.scratch.allocator import keep_freed_memory
+    from cnnlab.bridge.runtime import keep_freed_memory
 
     if sys.argv[1] == "keep":
         assert keep_freed_memory()
