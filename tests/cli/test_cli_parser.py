@@ -179,3 +179,30 @@ def test_help_needs_no_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_command_module_registers_with_one_line(monkeypatch, capsys):
+    """The convention of cnnlab.cli's docstring: add_parser(subparsers) + run(args) -> int,
+    common flags from cnnlab.cli.common's parents, one entry in COMMANDS."""
+    import types
+
+    import cnnlab.cli
+
+    hello = types.ModuleType("hello")
+
+    def add_parser(subparsers):
+        p = subparsers.add_parser("hello", parents=[common.JSON], help="greet")
+        p.add_argument("name")
+
+    def run(args):
+        if args.json:
+            common.emit_json({"hello": args.name})
+        else:
+            print(f"hello {args.name}")
+        return 3
+
+    hello.add_parser, hello.run = add_parser, run
+    monkeypatch.setattr(cnnlab.cli, "COMMANDS", (*cnnlab.cli.COMMANDS, hello))
+    assert run_cli(capsys, "hello", "you", "--json") == (3, '{\n  "hello": "you"\n}\n', "")
+    assert run_cli(capsys, "hello", "you")[:2] == (3, "hello you\n")
+    assert run_cli(capsys, "models", "lenet5", "--json")[0] == 0  # the others are untouched
