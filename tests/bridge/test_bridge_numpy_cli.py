@@ -78,4 +78,9 @@ def test_gradcheck_failure_and_user_errors_exit_status(capsys, monkeypatch):
     status, _, err = run_cli(capsys, "gradcheck", "no-such-model")
     assert status == 2 and err.count("\n") == 1 and "received 'no-such-model'" in err
     status, _, err = run_cli(capsys, "gradcheck", "lenet5", "--input", "1,8")
-    assert status == 2 and "expected --input C,H,W" in err
+    assert status == 2 and "expected an input shape C,H,W" in err and "'1,8'" in err
+    # the one shape parser of every command: CxHxW as summary takes it
+    status, out, _ = run_cli(
+        capsys, "gradcheck", "lenet5", "--input", "1x32x32", "--max-elements", "1", "--batch", "1"
+    )
+    assert status == 0 and out.splitlines()[0].startswith("features.0.weight")

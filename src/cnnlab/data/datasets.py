@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,6 +32,7 @@ from cnnlab.data.sources import (
     NpmSource,
     RemoteFile,
     Source,
+    cache_is_valid,
     fetch_files,
 )
 from cnnlab.errors import ConfigError, DataError
@@ -189,6 +191,27 @@ def get_dataset_info(name: str) -> DatasetInfo:
             f"or a folder of images with one sub-folder per class"
         )
     return DATASETS[name]
+
+
+def dataset_status(cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The catalogue and whether each dataset is cached (``cnnlab data list --json``).
+
+    Returns:
+        One ``{"name", "classes", "description", "files", "cached"}`` per dataset, where
+        ``classes`` counts them and ``cached`` says the files in ``cache_dir`` (default
+        :func:`default_cache_dir`) match their checksums.
+    """
+    cache = Path(default_cache_dir() if cache_dir is None else cache_dir)
+    return [
+        {
+            "name": info.name,
+            "classes": len(info.classes),
+            "description": info.description,
+            "files": [f.name for f in info.files],
+            "cached": cache_is_valid(cache / info.name, info.files),
+        }
+        for info in DATASETS.values()
+    ]
 
 
 def fetch_dataset(

@@ -1,8 +1,15 @@
-"""The typed configuration of a training run (saved as the run's ``config.json``)."""
+"""The typed configuration of a training run (saved as the run's ``config.json``).
+
+Each field carries its own documentation: ``metadata["help"]`` says what it does, and
+``metadata["flag"]`` (a :class:`Flag`, or None) how it is given on the command line.
+``cnnlab.cli`` generates the ``train`` and ``finetune`` options from these, so a field's help
+text and default live in this file only.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -13,6 +20,53 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 ENGINES = ("torch", "numpy")
+TRAINING_COMMANDS = ("train", "finetune")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a :class:`TrainConfig` field is given on the command line (read by ``cnnlab.cli``).
+
+    Attributes:
+        name: the option, e.g. ``--batch-size``; its value lands in the field of that name.
+        commands: the commands that take it.
+        parse: turns the option's text into the field's value; None: a switch without a value
+            (``--strict``) that sets the field to True.
+        choices: the accepted values (checked by the parser and listed in ``--help``).
+        metavar: the value's name in ``--help``.
+        default_help: the default in words, where the default value alone says too little
+            (``None``: the model's input).
+    """
+
+    name: str
+    commands: tuple[str, ...] = TRAINING_COMMANDS
+    parse: Callable[[str], Any] | None = None
+    choices: tuple[Any, ...] | None = None
+    metavar: str | None = None
+    default_help: str | None = None
+
+
+def about(help: str, flag: Flag | None = None) -> dict[str, Any]:
+    """The metadata of a :class:`TrainConfig` field: its help text and command-line flag
+    (None: the commands take it otherwise, e.g. as a positional argument, or not at all)."""
+    return {"help": help, "flag": flag}
+
+
+def parse_image_size(text: str) -> list[int]:
+    """``--image-size`` text: ``S`` (a square), ``H,W`` or ``HxW`` in pixels.
+
+    Raises:
+        ConfigError: not one or two whole numbers >= 1.
+    """
+    try:
+        values = [int(v) for v in text.replace("x", ",").split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 1:
+        raise ConfigError(f"expected SIZE or H,W in pixels, received {text!r}")
+    return values
 
 
 @dataclass
@@ -22,42 +76,230 @@ class TrainConfig:
     The defaults are the recipe ``cnnlab train lenet5 --data mnist`` uses: Adam with a
     one-cycle schedule peaking at 1e-2, batch 128, 3 epochs, 10% of the training set held out
     for validation. On MNIST it reaches 99% test accuracy in 3 epochs (BENCHMARKS.md has the
-    measured accuracies and seconds).
+    measured accuracies and seconds). Each field's ``metadata`` holds its help text and its
+    command-line :class:`Flag` (see :func:`about`).
     """
 
-    model: str = "lenet5"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    data: str = "mnist"
-    epochs: int = 3
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-2
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "onecycle"
-    step_epochs: int = 1
-    step_gamma: float = 0.5
-    label_smoothing: float = 0.0
-    val_split: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    monitor: str = "val_accuracy"
-    early_stopping: int = 0
-    checkpoint_every: int = 0
-    channels_last: bool = True
-    engine: str = "torch"  # "numpy": cnnlab.scratch via cnnlab.bridge (CPU only)
-    augment: str = ""  # --augment text (cnnlab.data.augment_spec); "" is none
-    image_size: list[int] | None = None  # image folders: [H, W]; None: the model's input
-    channels: int | None = None  # image folders: 1 or 3; None: the model's input channels
-    strict: bool = False  # image folders: reject undecodable files instead of skipping them
-    stream: bool | None = None  # image folders: True streams from the files; None: if too large
-    workers: int | None = None  # image folders: decoding processes; None: min(4, cores)
-    classes: list[str] | None = None  # keep only these classes (cnnlab.data.selection)
-    per_class: int | None = None  # ... and this many training examples of each (seeded)
-    finetune_from: str | None = None  # transfer: the run or checkpoint the weights come from
-    freeze: str = "none"  # transfer: cnnlab.training.freezing spec
-    lr_backbone: float | None = None  # transfer: learning rate of the trainable backbone layers
-    cache_features: bool = False  # transfer: train the head on cached backbone features
+    model: str = field(
+        default="lenet5",
+        metadata=about("registered model name (`cnnlab train MODEL`, see `cnnlab models`)"),
+    )
+    model_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=about("model options, e.g. {'activation': 'tanh'} (`--model-option KEY=VALUE`)"),
+    )
+    data: str = field(
+        default="mnist",
+        metadata=about("dataset: mnist, fashion-mnist, cifar10 or an image folder (`--data`)"),
+    )
+    epochs: int = field(default=3, metadata=about("epochs", Flag("--epochs", parse=int)))
+    batch_size: int = field(
+        default=128, metadata=about("mini-batch size", Flag("--batch-size", parse=int))
+    )
+    optimizer: str = field(
+        default="adam",
+        metadata=about("optimizer", Flag("--optimizer", parse=str, choices=OPTIMIZERS)),
+    )
+    lr: float = field(
+        default=1e-2, metadata=about("(peak) learning rate", Flag("--lr", parse=float))
+    )
+    momentum: float = field(
+        default=0.9,
+        metadata=about(
+            "momentum of the momentum and nesterov optimizers", Flag("--momentum", parse=float)
+        ),
+    )
+    weight_decay: float = field(
+        default=0.0,
+        metadata=about("weight decay (decoupled for adamw)", Flag("--weight-decay", parse=float)),
+    )
+    schedule: str = field(
+        default="onecycle",
+        metadata=about("learning-rate schedule", Flag("--schedule", parse=str, choices=SCHEDULES)),
+    )
+    step_epochs: int = field(
+        default=1,
+        metadata=about("step schedule: decay every N epochs", Flag("--step-epochs", parse=int)),
+    )
+    step_gamma: float = field(
+        default=0.5,
+        metadata=about("step schedule: decay factor", Flag("--step-gamma", parse=float)),
+    )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata=about("label smoothing of the loss", Flag("--label-smoothing", parse=float)),
+    )
+    val_split: float = field(
+        default=0.1,
+        metadata=about(
+            "share of training data held out for validation", Flag("--val-split", parse=float)
+        ),
+    )
+    seed: int = field(
+        default=0,
+        metadata=about(
+            "random seed: weights, shuffling, held-out split", Flag("--seed", parse=int)
+        ),
+    )
+    device: str = field(
+        default="auto",
+        metadata=about(
+            "auto (CUDA when present), cpu, cuda or cuda:N", Flag("--device", parse=str)
+        ),
+    )
+    monitor: str = field(
+        default="val_accuracy",
+        metadata=about(
+            "metric that picks the best checkpoint", Flag("--monitor", parse=str, choices=MONITORS)
+        ),
+    )
+    early_stopping: int = field(
+        default=0,
+        metadata=about(
+            "stop after PATIENCE epochs without improvement of --monitor",
+            Flag("--early-stopping", parse=int, metavar="PATIENCE", default_help="0, off"),
+        ),
+    )
+    checkpoint_every: int = field(
+        default=0,
+        metadata=about(
+            "also write the resumable checkpoint every STEPS steps",
+            Flag(
+                "--checkpoint-every",
+                parse=int,
+                metavar="STEPS",
+                default_help="0, at epoch ends only",
+            ),
+        ),
+    )
+    channels_last: bool = field(
+        default=True,
+        metadata=about(
+            "channels-last memory layout on CPU, faster convolutions (not on the command line)"
+        ),
+    )
+    engine: str = field(
+        default="torch",
+        metadata=about(
+            "torch (autograd) or numpy (cnnlab.scratch via cnnlab.bridge, hand-written "
+            "backward; CPU only)",
+            Flag("--engine", parse=str, choices=ENGINES),
+        ),
+    )
+    augment: str = field(
+        default="",
+        metadata=about(
+            "random augmentation of training batches, Keras ImageDataGenerator style, e.g. "
+            "rotation_range=40,width_shift_range=0.2,zoom_range=0.2,horizontal_flip "
+            "(see cnnlab.data.augment_spec)",
+            Flag("--augment", parse=str, metavar="SPEC", default_help="none"),
+        ),
+    )
+    image_size: list[int] | None = field(
+        default=None,
+        metadata=about(
+            "image folders: resize every image to SIZE or H,W",
+            Flag(
+                "--image-size",
+                parse=parse_image_size,
+                metavar="H,W",
+                default_help="the model's input",
+            ),
+        ),
+    )
+    channels: int | None = field(
+        default=None,
+        metadata=about(
+            "image folders: 1 grey-scale or 3 RGB",
+            Flag(
+                "--channels",
+                parse=int,
+                choices=(1, 3),
+                default_help="the model's input channels",
+            ),
+        ),
+    )
+    strict: bool = field(
+        default=False,
+        metadata=about(
+            "image folders: reject files that are not decodable images",
+            Flag("--strict", default_help="skip them"),
+        ),
+    )
+    stream: bool | None = field(
+        default=None,
+        metadata=about(
+            "image folders: decode the images batch by batch from their files instead of "
+            "holding them in memory",
+            Flag(
+                "--stream",
+                commands=(*TRAINING_COMMANDS, "evaluate"),
+                default_help="only when they would not fit in a quarter of the RAM",
+            ),
+        ),
+    )
+    workers: int | None = field(
+        default=None,
+        metadata=about(
+            "image folders: processes decoding images",
+            Flag(
+                "--workers",
+                commands=(*TRAINING_COMMANDS, "evaluate"),
+                parse=int,
+                metavar="N",
+                default_help="min(4, cores); 0: none",
+            ),
+        ),
+    )
+    classes: list[str] | None = field(
+        default=None,
+        metadata=about(
+            "keep only these classes (names, comma-separated), e.g. 0,1,2,3,4",
+            Flag("--classes", parse=str, default_help="all"),
+        ),
+    )
+    per_class: int | None = field(
+        default=None,
+        metadata=about(
+            "keep N training examples of each class (drawn with --seed)",
+            Flag("--per-class", parse=int, metavar="N", default_help="all"),
+        ),
+    )
+    finetune_from: str | None = field(
+        default=None,
+        metadata=about(
+            "transfer: the run or checkpoint the weights come from (`cnnlab finetune RUN`)"
+        ),
+    )
+    freeze: str = field(
+        default="none",
+        metadata=about(
+            "what stops learning: none, all (the backbone), N (the first N layers with "
+            "parameters) or up-to:LAYER (a layer name from `cnnlab summary`)",
+            Flag("--freeze", commands=("finetune",), parse=str),
+        ),
+    )
+    lr_backbone: float | None = field(
+        default=None,
+        metadata=about(
+            "learning rate of the trainable backbone layers",
+            Flag(
+                "--lr-backbone",
+                commands=("finetune",),
+                parse=float,
+                metavar="X",
+                default_help="--lr",
+            ),
+        ),
+    )
+    cache_features: bool = field(
+        default=False,
+        metadata=about(
+            "compute the frozen backbone's features once (cached on disk), train the head on "
+            "them; implies --freeze all",
+            Flag("--cache-features", commands=("finetune",), default_help="off"),
+        ),
+    )
 
     def __post_init__(self) -> None:
         self.validate()

@@ -1,0 +1,83 @@
+"""The ``cnnlab`` command line: a thin argparse layer over the public API.
+
+Every user error is a :class:`~cnnlab.errors.CnnlabError`; it is printed as one line (no
+traceback) and the process exits with status 2. ``--json`` prints one JSON document on
+stdout; progress and human lines go to stderr.
+
+Layout: one module per command family, listed in :data:`COMMANDS` (their order is the order
+of ``cnnlab --help``):
+
+- :mod:`~cnnlab.cli.models`: ``models``, ``summary``, ``gradcheck``
+- :mod:`~cnnlab.cli.data`: ``data fetch``, ``data list``, ``show``
+- :mod:`~cnnlab.cli.train`: ``train``, ``finetune`` (options generated from ``TrainConfig``
+  field metadata by :mod:`~cnnlab.cli.config_flags`)
+- :mod:`~cnnlab.cli.evaluate`: ``evaluate``, ``predict``, ``ensemble``, ``report``
+- :mod:`~cnnlab.cli.pictures`: ``plot``, ``features``, ``filters``, ``cam``, ``confusion``
+- :mod:`~cnnlab.cli.common`: the parser class, common flags as argparse parents (``JSON``,
+  ``CACHE_DIR``, ``PROGRESS``, ``SPLIT``, ``INVERT``), JSON output, ``KEY=VALUE`` options.
+
+Adding a command: write a module with
+
+- ``add_parser(subparsers) -> None``: calls ``subparsers.add_parser(NAME, help=...)`` for its
+  command(s), taking common flags from :mod:`cnnlab.cli.common` as parents, e.g.
+  ``subparsers.add_parser("export", parents=[JSON], help=...)`` (never declare ``--json``,
+  ``--cache-dir`` or ``--progress`` again);
+- ``run(args) -> int``: the handler of its command, returning the exit status. It imports the
+  API it calls inside the function (``cnnlab --help`` stays fast and torch-free), makes ONE
+  call into the API and prints the result (``emit_json`` for ``--json``); no computing here.
+  A module with several commands instead gives each parser its handler with
+  ``parser.set_defaults(func=run_NAME)``.
+
+then add the module to :data:`COMMANDS`: that one line is all the registration there is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from cnnlab.cli import data, evaluate, models, pictures, train
+from cnnlab.cli.common import Parser, show_warning
+from cnnlab.errors import CnnlabError
+
+COMMANDS = (models, data, train, evaluate, pictures)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cnnlab`` parser: one sub-parser per command of the :data:`COMMANDS` modules;
+    ``args.func(args)`` runs the parsed command."""
+    parser = Parser(
+        prog="cnnlab",
+        description="Build, inspect, train, evaluate and look inside convolutional networks.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        before = set(subparsers.choices)
+        module.add_parser(subparsers)
+        run = getattr(module, "run", None)  # the handler of a one-command module
+        for name in subparsers.choices.keys() - before:
+            command = subparsers.choices[name]
+            if run is not None and command.get_default("func") is None:
+                command.set_defaults(func=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return args.func(args)
+    except CnnlabError as exc:
+        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `cnnlab models | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

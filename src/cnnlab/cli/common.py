@@ -1,0 +1,127 @@
+"""What every command shares: the parser class, the common flags (argparse parents), JSON
+output, ``KEY=VALUE`` options and the one-line warning display.
+
+A common flag is declared once, in a parent parser here, and a command takes it with
+``subparsers.add_parser(NAME, parents=[JSON, CACHE_DIR])``; argparse then shares the very same
+action between the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+from cnnlab.errors import ConfigError
+
+RUN_HELP = "run directory or .safetensors checkpoint"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, plus ``(default: X)`` after every option whose help does not
+    already say its default (None and False defaults say nothing and are left out; so is
+    ``--help``'s)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shows_default = action.option_strings or action.nargs in (
+            argparse.OPTIONAL,
+            argparse.ZERO_OR_MORE,
+        )
+        says_nothing = action.default is None or action.default is False
+        says_nothing = says_nothing or action.default == argparse.SUPPRESS  # --help
+        if not shows_default or "default" in text or says_nothing:
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``cnnlab train: error: ...``) and status 2,
+    and ``--help`` shows the defaults (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+JSON = _parent()
+JSON.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+CACHE_DIR = _parent()
+CACHE_DIR.add_argument(
+    "--cache-dir",
+    dest="cache_dir",
+    metavar="DIR",
+    help="where datasets (and cached features) are kept "
+    "(default $XDG_CACHE_HOME/cnnlab or ~/.cache/cnnlab)",
+)
+
+PROGRESS = _parent()
+_progress = PROGRESS.add_mutually_exclusive_group()
+_progress.add_argument(
+    "--progress",
+    dest="progress",
+    action="store_true",
+    default=None,
+    help="progress bar even when stderr is not a terminal (default: only on a terminal)",
+)
+_progress.add_argument(
+    "--no-progress",
+    dest="progress",
+    action="store_false",
+    default=None,
+    help="no progress bar, even on a terminal",
+)
+
+SPLIT = _parent()
+SPLIT.add_argument("--split", default="test", choices=("test", "train"), help="dataset split")
+
+INVERT = _parent()
+INVERT.add_argument(
+    "--invert",
+    action="store_true",
+    help="invert grey levels (dark digits on light paper -> MNIST's light on dark)",
+)
+
+
+def add_output(parser: argparse.ArgumentParser, default: str, kind: str = "PNG") -> None:
+    """``--output FILE`` of a picture or report command."""
+    parser.add_argument("--output", default=default, help=f"{kind} file")
+
+
+def emit_json(document: Any) -> None:
+    """Print ``document`` as the one JSON document of ``--json`` on stdout."""
+    print(json.dumps(document, indent=2))
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value`` with value read as JSON when it parses (numbers, true/false), else text.
+
+    Raises:
+        ConfigError: no ``=`` in ``text``.
+    """
+    if "=" not in text:
+        raise ConfigError(f"expected a model option as key=value, received {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+def model_options(texts: list[str] | None) -> dict[str, Any]:
+    """The repeated ``--model-option KEY=VALUE`` as keyword arguments of the model."""
+    return dict(parse_option(text) for text in texts or ())
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``cnnlab: warning: ...`` line on stderr (no source location)."""
+    print(f"cnnlab: warning: {message}", file=sys.stderr)

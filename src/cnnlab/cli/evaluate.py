@@ -1,0 +1,142 @@
+"""``evaluate``, ``predict``, ``ensemble`` and ``report``: what trained runs get right."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cnnlab.cli.common import (
+    CACHE_DIR,
+    INVERT,
+    JSON,
+    RUN_HELP,
+    SPLIT,
+    add_output,
+    emit_json,
+)
+from cnnlab.cli.config_flags import add_config_flag, config_fields
+
+_RUN_DATA_HELP = "dataset (default: the run's)"
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        parents=[JSON, CACHE_DIR, SPLIT],
+        help="loss, accuracy, top-k, per-class metrics, confusion",
+    )
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("--data", help=_RUN_DATA_HELP)
+    p.add_argument("--top-k", dest="top_k", type=int, default=5, help="top-1 .. top-K accuracy")
+    p.add_argument(
+        "--checkpoint",
+        default="best",
+        choices=("best", "last"),
+        help="which checkpoint of a run directory",
+    )
+    p.add_argument(
+        "--tta",
+        default="none",
+        help="test-time augmentation: none, flip, shift, 5crop or 10crop (probabilities of "
+        "the views averaged)",
+    )
+    p.add_argument(
+        "--crop-size",
+        dest="crop_size",
+        type=int,
+        metavar="N",
+        help="5crop/10crop: crop size, cut from the image padded to the network input "
+        "(default: the network input; must be smaller than that padded image)",
+    )
+    p.add_argument(
+        "--mistakes", type=int, default=10, help="list this many worst misclassified examples"
+    )
+    p.add_argument("--classes", help="evaluate on these classes only, e.g. 0,1,2 (default: all)")
+    for config_field in config_fields("evaluate"):  # --stream, --workers
+        add_config_flag(p, config_field)
+    p.set_defaults(func=run_evaluate)
+
+    p = subparsers.add_parser("predict", parents=[JSON, INVERT], help="classify image files")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or BMP files")
+    p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes listed per image")
+    p.set_defaults(func=run_predict)
+
+    p = subparsers.add_parser(
+        "ensemble",
+        parents=[JSON, CACHE_DIR, SPLIT],
+        help="several runs combined, each member's accuracy and theirs",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories or checkpoints")
+    p.add_argument("--data", help="dataset (default: the first run's)")
+    p.add_argument("--combine", default="mean-prob", help="mean-prob (default), mean-logit or vote")
+    p.set_defaults(func=run_ensemble)
+
+    p = subparsers.add_parser(
+        "report", parents=[CACHE_DIR], help="one self-contained HTML page about a run"
+    )
+    p.add_argument("run", help=RUN_HELP)
+    add_output(p, "report.html", kind="HTML")
+    p.add_argument("--data", help=_RUN_DATA_HELP)
+    p.add_argument("--mistakes", type=int, default=24, help="worst mistakes in the gallery")
+    p.set_defaults(func=run_report)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.runs import load_run
+
+    run = load_run(args.run, checkpoint=args.checkpoint)
+    report = evaluate(
+        run,
+        data=args.data,
+        split=args.split,
+        top_k=args.top_k,
+        cache_dir=args.cache_dir,
+        tta=args.tta,
+        crop_size=args.crop_size,
+        mistakes=args.mistakes,
+        classes=args.classes,
+        stream=args.stream,
+        workers=args.workers,
+    )
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        print(report.render())
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from cnnlab.evaluation.predict import predict
+
+    predictions = predict(args.run, args.images, top_k=args.top_k, invert=args.invert)
+    if args.json:
+        emit_json([p.to_dict() for p in predictions])
+    else:
+        for p in predictions:
+            print(p.render())
+    return 0
+
+
+def run_ensemble(args: argparse.Namespace) -> int:
+    from cnnlab.evaluation.ensemble import ensemble
+
+    report = ensemble(
+        args.runs, data=args.data, split=args.split, combine=args.combine, cache_dir=args.cache_dir
+    )
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        print(report.render())
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from cnnlab.viz.report import write_report
+
+    path = write_report(
+        args.run, args.output, data=args.data, mistakes=args.mistakes, cache_dir=args.cache_dir
+    )
+    print(f"report written to {path}")
+    return 0

@@ -1,0 +1,123 @@
+"""``models``, ``summary`` and ``gradcheck``: the zoo, one model's layers, the NumPy engine's
+gradients."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cnnlab.cli.common import JSON, emit_json, model_options
+from cnnlab.shapes import parse_input_shape
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("models", parents=[JSON], help="list the registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'resnet*'")
+    p.set_defaults(func=run_models)
+
+    p = subparsers.add_parser(
+        "summary", parents=[JSON], help="per-layer shapes, parameters, MACs, receptive fields"
+    )
+    p.add_argument("model", help="registered name, path/to/file.py:callable, run or checkpoint")
+    p.add_argument("--input", help="input shape C,H,W (default: the model's)")
+    p.add_argument(
+        "--num-classes",
+        dest="num_classes",
+        type=int,
+        help="classes of the model's head (default: the model's)",
+    )
+    p.add_argument(
+        "--model-option",
+        dest="model_option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="model option, e.g. activation=tanh (repeatable)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show the output-size and parameter arithmetic of each conv/pool layer",
+    )
+    p.set_defaults(func=run_summary)
+
+    p = subparsers.add_parser(
+        "gradcheck",
+        parents=[JSON],
+        help="check the NumPy engine's gradients numerically (float64)",
+    )
+    p.add_argument(
+        "target",
+        metavar="MODEL|OP",
+        help="registered model, path/to/file.py:callable, or an op (conv2d, max_pool2d, "
+        "batch_norm, ...; see cnnlab.bridge.gradcheck.OPS)",
+    )
+    p.add_argument("--input", help="input shape C,H,W (default: the model's; 3,7,7 for ops)")
+    p.add_argument("--batch", type=int, default=2, help="images per batch")
+    p.add_argument(
+        "--num-classes",
+        dest="num_classes",
+        type=int,
+        help="classes of the model's head (default: the model's)",
+    )
+    p.add_argument(
+        "--max-elements",
+        dest="max_elements",
+        type=int,
+        default=8,
+        help="elements checked per model tensor, at random (0: all; ops: always all)",
+    )
+    p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error")
+    p.add_argument(
+        "--seed", type=int, default=0, help="picks the input, op weights and checked elements"
+    )
+    p.set_defaults(func=run_gradcheck)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from cnnlab.analysis import format_models, model_overview
+
+    rows = model_overview(args.pattern)
+    if args.json:
+        emit_json(rows)
+    else:
+        print(format_models(rows))
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from cnnlab.analysis import format_explain, summary
+    from cnnlab.runs import is_run_or_checkpoint, load_run
+
+    kwargs = model_options(args.model_option)
+    model, input_shape = args.model, args.input
+    if is_run_or_checkpoint(args.model):
+        run = load_run(args.model)
+        model, input_shape = run.model, input_shape or run.meta.input_shape
+    result = summary(model, input_shape, args.num_classes, **kwargs)
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print(result.table())
+        if args.explain:
+            print()
+            print(format_explain(result))
+    return 0
+
+
+def run_gradcheck(args: argparse.Namespace) -> int:
+    from cnnlab.bridge.gradcheck import check_gradients
+
+    report = check_gradients(
+        args.target,
+        parse_input_shape(args.input) if args.input else None,
+        batch=args.batch,
+        num_classes=args.num_classes,
+        max_elements=args.max_elements or None,
+        tolerance=args.tolerance,
+        seed=args.seed,
+    )
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.passed else 1

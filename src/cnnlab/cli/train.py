@@ -1,0 +1,105 @@
+"""``train`` and ``finetune``: write a run directory, then print its test metrics.
+
+Their training options are generated from :class:`~cnnlab.training.config.TrainConfig` (see
+:mod:`cnnlab.cli.config_flags`); the line or JSON printed at the end is
+:class:`~cnnlab.evaluation.training_result.TrainingResult`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cnnlab.cli.common import CACHE_DIR, JSON, PROGRESS, emit_json, model_options
+from cnnlab.cli.config_flags import add_config_flag, config_fields, given_options
+from cnnlab.errors import ConfigError
+
+_TRAINING_OPTIONS = "training options"
+
+
+def add_parser(subparsers: Any) -> None:
+    common = [JSON, CACHE_DIR, PROGRESS]
+    p = subparsers.add_parser("train", parents=common, help="train a model; writes a run directory")
+    p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
+    p.add_argument(
+        "--data", default="mnist", help="dataset: mnist, fashion-mnist, cifar10 or an image folder"
+    )
+    p.add_argument("--out", help="new run directory")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+    p.add_argument(
+        "--model-option",
+        dest="model_option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="model option, e.g. activation=tanh (repeatable)",
+    )
+    options = p.add_argument_group(_TRAINING_OPTIONS)
+    for config_field in config_fields("train"):
+        add_config_flag(options, config_field)
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "finetune", parents=common, help="transfer a trained network to new data (new head)"
+    )
+    p.add_argument("source", metavar="RUN_OR_CKPT", help="trained run directory or checkpoint")
+    p.add_argument("--data", required=True, help="dataset of the new task")
+    p.add_argument("--out", required=True, help="new run directory")
+    options = p.add_argument_group(_TRAINING_OPTIONS)
+    for config_field in config_fields("finetune"):
+        if config_field.name != "freeze":
+            add_config_flag(options, config_field)
+            continue
+        freeze = options.add_mutually_exclusive_group()
+        add_config_flag(freeze, config_field)
+        freeze.add_argument(
+            "--head-only",
+            dest="head_only",
+            action="store_true",
+            help="train only the new classifier layer (--freeze head-only)",
+        )
+    p.set_defaults(func=run_finetune)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from cnnlab.training.run import fit, resume
+
+    if args.resume is None and (args.model is None or args.out is None):
+        raise ConfigError(
+            "expected MODEL and --out DIR (or --resume DIR), received "
+            f"model={args.model!r}, out={args.out!r}"
+        )
+    options = given_options(args, "train")
+    if args.model_option:
+        options["model_kwargs"] = model_options(args.model_option)
+    common = {"progress": args.progress, "cache_dir": args.cache_dir}
+    if args.resume is not None:
+        history = resume(args.resume, **common, **options)
+    else:
+        history = fit(args.model, args.data, out=args.out, **common, **options)
+    return _print_result(args, args.resume if args.resume is not None else args.out, history)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from cnnlab.transfer import finetune
+
+    history = finetune(
+        args.source,
+        args.data,
+        out=args.out,
+        head_only=args.head_only,
+        progress=args.progress,
+        cache_dir=args.cache_dir,
+        **given_options(args, "finetune"),
+    )
+    return _print_result(args, args.out, history)
+
+
+def _print_result(args: argparse.Namespace, run_dir: str, history: Any) -> int:
+    from cnnlab.evaluation.training_result import training_result
+
+    result = training_result(run_dir, history, cache_dir=args.cache_dir)
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print(result.format())
+    return 0

@@ -1,0 +1,69 @@
+"""What a finished training run amounts to: its history and the test metrics of the
+checkpoint it keeps (what ``cnnlab train`` and ``cnnlab finetune`` print)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnlab.evaluation.evaluate import EvaluationReport, evaluate
+from cnnlab.training.history import History
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A trained run's history and its test-split evaluation.
+
+    Attributes:
+        run: the run directory.
+        history: what training returned (one row per epoch).
+        test: the evaluation of the run's kept checkpoint (``best``, else ``last``) on the
+            test split of its dataset.
+    """
+
+    run: str
+    history: History
+    test: EvaluationReport
+
+    @property
+    def checkpoint_name(self) -> str:
+        """``best`` or ``last``: which of the run's checkpoints was evaluated."""
+        return Path(self.test.checkpoint).stem
+
+    def to_dict(self) -> dict[str, Any]:
+        """``cnnlab train --json``: the run, its history and the test metrics."""
+        return {
+            "run": self.run,
+            **self.history.to_dict(),
+            "test": {
+                "accuracy": self.test.accuracy,
+                "loss": self.test.loss,
+                "checkpoint": self.test.checkpoint,
+            },
+        }
+
+    def format(self) -> str:
+        """The one line ``cnnlab train`` prints at the end."""
+        return (
+            f"test accuracy {self.test.accuracy:.2%} (loss {self.test.loss:.4f}) on "
+            f"{self.test.examples} test images with the {self.checkpoint_name} checkpoint; "
+            f"run in {self.run}"
+        )
+
+
+def training_result(
+    run_dir: str | Path, history: History, *, cache_dir: str | Path | None = None
+) -> TrainingResult:
+    """Evaluate a freshly trained run on its test split.
+
+    Args:
+        run_dir: the run directory training wrote.
+        history: what :func:`cnnlab.fit` or :func:`cnnlab.finetune` returned for it.
+        cache_dir: dataset cache folder.
+
+    Raises:
+        CheckpointError: ``run_dir`` holds no run.
+        DataError: the run's dataset cannot be loaded.
+    """
+    return TrainingResult(str(run_dir), history, evaluate(run_dir, cache_dir=cache_dir))
