@@ -29,6 +29,8 @@ _API: dict[str, str] = {
     "load_run": "cnnlab.training.run",
     "History": "cnnlab.training.history",
     "evaluate": "cnnlab.evaluation.evaluate",
+    "DataSelection": "cnnlab.evaluation.inputs",
+    "write_report": "cnnlab.report",
     "predict": "cnnlab.evaluation.predict",
     "ensemble": "cnnlab.evaluation.ensemble",
     "finetune": "cnnlab.transfer",

@@ -186,21 +186,25 @@ def _print_training_result(args: argparse.Namespace, history: Any, run_dir: str)
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.evaluation.inputs import DataSelection
     from cnnlab.training.run import load_run
 
     run = load_run(args.run, checkpoint=args.checkpoint)
-    report = evaluate(
-        run,
+    selection = DataSelection(
         data=args.data,
         split=args.split,
+        classes=args.classes,
+        stream=args.stream,
+        workers=args.workers,
+    )
+    report = evaluate(
+        run,
+        selection=selection,
         top_k=args.top_k,
         cache_dir=args.cache_dir,
         tta=args.tta,
         crop_size=args.crop_size,
         mistakes=args.mistakes,
-        classes=args.classes,
-        stream=args.stream,
-        workers=args.workers,
     )
     if args.json:
         _emit_json(report.to_dict())
@@ -232,9 +236,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.ensemble import ensemble
+    from cnnlab.evaluation.inputs import DataSelection
 
+    selection = DataSelection(data=args.data, split=args.split)
     report = ensemble(
-        args.runs, data=args.data, split=args.split, combine=args.combine, cache_dir=args.cache_dir
+        args.runs, selection=selection, combine=args.combine, cache_dir=args.cache_dir
     )
     if args.json:
         _emit_json(report.to_dict())
@@ -244,10 +250,15 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cnnlab.viz.report import write_report
+    from cnnlab.evaluation.inputs import DataSelection
+    from cnnlab.report import write_report
 
     path = write_report(
-        args.run, args.output, data=args.data, mistakes=args.mistakes, cache_dir=args.cache_dir
+        args.run,
+        args.output,
+        selection=DataSelection(data=args.data),
+        mistakes=args.mistakes,
+        cache_dir=args.cache_dir,
     )
     print(f"report written to {path}")
     return 0
@@ -303,41 +314,48 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from cnnlab.training.run import load_run
     from cnnlab.viz.features import plot_features
 
-    path = plot_features(args.run, args.image, args.output, layers=args.layers, invert=args.invert)
+    path = plot_features(
+        load_run(args.run), args.image, args.output, layers=args.layers, invert=args.invert
+    )
     print(f"wrote {path}")
     return 0
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
+    from cnnlab.training.run import load_run
     from cnnlab.viz.filters import plot_filters
 
-    print(f"wrote {plot_filters(args.run, args.output, layer=args.layer)}")
+    print(f"wrote {plot_filters(load_run(args.run), args.output, layer=args.layer)}")
     return 0
 
 
 def cmd_cam(args: argparse.Namespace) -> int:
+    from cnnlab.training.run import load_run
     from cnnlab.viz.cam import plot_cam
 
     path = plot_cam(
-        args.run, args.image, args.output, target=args.target, layer=args.layer, invert=args.invert
+        load_run(args.run),
+        args.image,
+        args.output,
+        target=args.target,
+        layer=args.layer,
+        invert=args.invert,
     )
     print(f"wrote {path}")
     return 0
 
 
 def cmd_confusion(args: argparse.Namespace) -> int:
+    from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.evaluation.inputs import DataSelection
     from cnnlab.viz.confusion import plot_confusion
 
-    path = plot_confusion(
-        args.run,
-        args.output,
-        data=args.data,
-        split=args.split,
-        normalize=args.normalize,
-        cache_dir=args.cache_dir,
-    )
+    selection = DataSelection(data=args.data, split=args.split)
+    report = evaluate(args.run, selection=selection, cache_dir=args.cache_dir)
+    path = plot_confusion(report, args.output, normalize=args.normalize)
     print(f"wrote {path}")
     return 0
 
