@@ -33,6 +33,8 @@ _API: dict[str, str] = {
     "RunMeta": "cnnlab.runs",
     "History": "cnnlab.training.history",
     "evaluate": "cnnlab.evaluation.evaluate",
+    "DataSelection": "cnnlab.evaluation.inputs",
+    "write_report": "cnnlab.report",
     "predict": "cnnlab.evaluation.predict",
     "ensemble": "cnnlab.evaluation.ensemble",
     "finetune": "cnnlab.transfer",

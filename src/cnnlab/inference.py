@@ -1,7 +1,9 @@
-"""Batched inference: the one place that runs a model over stored images without gradients."""
+"""Batched inference: the one place that runs a model over stored images without gradients,
+and the one way to put a model in eval mode for a while."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,36 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def module_mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """``model.train(training)`` inside the block; afterwards, whatever happens in it, every
+    submodule gets back its own previous flag (a model with frozen BatchNorm layers in eval
+    mode inside a training model stays so mixed).
+
+    Example:
+        >>> with module_mode(model, training=True):  # doctest: +SKIP
+        ...     graph = trace(model)
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    try:
+        model.train(training)
+        yield model
+    finally:
+        for module, was_training in flags:
+            module.training = was_training
+
+
+def eval_mode(model: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
+    """``model`` in eval mode inside the block, each submodule's flag restored after
+    (:func:`module_mode` with ``training=False``).
+
+    Example:
+        >>> with eval_mode(model), torch.no_grad():  # doctest: +SKIP
+        ...     logits = model(x)
+    """
+    return module_mode(model, training=False)
 
 
 def to_model_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -46,21 +78,17 @@ def compute_logits(
     channels_last: bool = False,
 ) -> torch.Tensor:
     """Logits of ``model`` for uint8 ``images`` (a tensor or a split, in memory or streamed),
-    in eval mode (the mode is restored after).
+    in eval mode (each submodule's mode is restored after).
 
     Shape:
         ``(N, C, H, W) uint8 -> (N, num_classes) float32`` on the CPU.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         chunks = []
         for batch in image_batches(images, batch_size):
             x = preprocessing(batch.to(device))
             chunks.append(model(to_model_layout(x, channels_last)).float().cpu())
-        if not chunks:
-            return torch.empty(0, 0)
-        return torch.cat(chunks)
-    finally:
-        model.train(was_training)
+    if not chunks:
+        return torch.empty(0, 0)
+    return torch.cat(chunks)

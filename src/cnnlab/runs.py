@@ -489,6 +489,16 @@ class Run:
         return {"image_size": list(prep.image_size), "channels": prep.channels}
 
 
+def as_run(run: str | Path | Run) -> Run:
+    """``run`` itself, or the run directory / checkpoint file it names loaded with
+    :func:`load_run` (its ``best`` checkpoint): the one way a path becomes a run.
+
+    Raises:
+        CheckpointError: not a run directory or a checkpoint.
+    """
+    return run if isinstance(run, Run) else load_run(run)
+
+
 def load_run(path: str | Path, checkpoint: str = "best") -> Run:
     """Load a run directory (its ``best`` or ``last`` checkpoint) or a checkpoint file.
 

@@ -10,6 +10,7 @@ from PIL import Image
 from cli_helpers import assert_one_line_error, run_cli
 from cnnlab.cli import main
 from cnnlab.evaluation.evaluate import evaluate
+from cnnlab.evaluation.inputs import DataSelection
 
 from .conftest import DIGITS
 
@@ -43,13 +44,15 @@ def test_evaluate_predict_and_report_a_streamed_run(streamed_run, digit_folder, 
     streamed = json.loads(out)
     assert streamed["examples"] == 9 and streamed["classes"] == list(DIGITS)
     # the same numbers as the test split held in memory
-    held = evaluate(run, cache_dir=cache, stream=False).to_dict()
+    in_memory = DataSelection(stream=False)
+    held = evaluate(run, selection=in_memory, cache_dir=cache).to_dict()
     assert streamed == held
     status, out, err = run_cli(
         capsys, "evaluate", run, "--tta", "flip", "--workers", "0", "--cache-dir", cache, "--json"
     )
     assert status == 0, err
-    assert json.loads(out) == evaluate(run, cache_dir=cache, tta="flip", stream=False).to_dict()
+    flipped = evaluate(run, selection=in_memory, cache_dir=cache, tta="flip")
+    assert json.loads(out) == flipped.to_dict()
     digit = sorted((digit_folder / "7").glob("*.png"))[0]
     status, out, err = run_cli(capsys, "predict", run, digit, "--json")
     assert status == 0, err

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from cnnlab.data.datasets import load_dataset
-from cnnlab.evaluation.evaluate import evaluate, load_split
+from cnnlab.evaluation.evaluate import evaluate
+from cnnlab.evaluation.inputs import DataSelection, load_split
 from cnnlab.runs import load_run
 from cnnlab.training.run import fit
 from cnnlab.transfer import finetune
@@ -82,10 +83,10 @@ def test_a_folder_too_large_for_memory_streams_and_its_run_reloads_streamed(digi
     fit("lenet5", splits, out=run, cache_dir=cache, verbose=False, epochs=1, batch_size=16)
     assert _config(run)["meta"]["data_options"]["stream"] is True  # chosen, then recorded
     loaded = load_run(run)
-    _, test = load_split(loaded, cache_dir=cache)
+    _, test = load_split(loaded, DataSelection(), cache)
     assert test.streamed  # evaluate, report, confusion ... stream the run's data too
     streamed = evaluate(loaded, cache_dir=cache, tta="flip")
-    held = evaluate(loaded, cache_dir=cache, tta="flip", stream=False)
+    held = evaluate(loaded, selection=DataSelection(stream=False), cache_dir=cache, tta="flip")
     assert streamed.to_dict() == held.to_dict()
     assert streamed.examples == 9 and streamed.tta["views"] == 2
 

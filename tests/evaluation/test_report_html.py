@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from cnnlab.data import datasets
+from cnnlab.report import write_report
 
 
 def test_report_is_self_contained(cli, trained_run, subset, tmp_path):
@@ -43,3 +48,33 @@ def test_report_of_a_missing_run_is_one_line(cli, tmp_path, expect_error):
     status, _, err = cli("report", tmp_path / "nope", "--output", page)
     expect_error(status, err, "nope")
     assert not page.exists()
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """Every time the ``mnist-subset`` files are read into splits, by anyone: the real loader of
+    the catalogue entry, wrapped to record its folder (the data itself is untouched)."""
+    calls: list[str] = []
+    info = datasets.DATASETS["mnist-subset"]
+
+    def counted(folder, classes):
+        calls.append(str(folder))
+        return info.load(folder, classes)
+
+    monkeypatch.setitem(datasets.DATASETS, "mnist-subset", dataclasses.replace(info, load=counted))
+    return calls
+
+
+def test_the_report_loads_the_test_split_once(cli, trained_run, tmp_path, loads, cache_dir):
+    page = tmp_path / "page.html"
+    status, _, err = cli("report", trained_run, "--output", page, "--mistakes", 5)
+    assert status == 0, err
+    assert len(loads) == 1  # the evaluation and the gallery share it
+    html = page.read_text()
+    assert "Test accuracy" in html and html.count("<figure>") == 5
+    loads.clear()
+    write_report(trained_run, tmp_path / "api.html", cache_dir=cache_dir, mistakes=5)
+    assert len(loads) == 1
+    loads.clear()
+    status, _, err = cli("confusion", trained_run, "--output", tmp_path / "c.png")
+    assert status == 0 and len(loads) == 1, err

@@ -7,8 +7,8 @@ from torch import nn
 
 from cnnlab.analysis import Field
 from cnnlab.errors import ConfigError
+from cnnlab.runs import load_run
 from cnnlab.viz import class_maps, grad_cam, plot_cam
-from cnnlab.viz._inputs import as_run
 from cnnlab.viz._layers import Layer, model_layers
 from cnnlab.viz.cam import cam_layer, class_index, project_to_input
 from pictures import colourmap_share, grey_levels, read_png
@@ -58,7 +58,7 @@ def test_maps_are_placed_at_their_receptive_field_centres():
 
 
 def test_default_layer_is_the_rectified_last_spatial_conv(trained_run):
-    run = as_run(trained_run)
+    run = load_run(trained_run)
     layers = model_layers(run.model, (1, 32, 32))
     chosen = cam_layer(layers)
     assert chosen.name == "features.4"  # ReLU of features.3; features.6's maps are 1x1
@@ -75,7 +75,7 @@ def test_real_digits_heat_on_and_around_the_digit(trained_run, subset):
     average ink pixels get more than the background (1.8 times). Saliency follows the strokes
     themselves (at least 2.7 times the background's in every image).
     """
-    run = as_run(trained_run)
+    run = load_run(trained_run)
     n = 100
     x = run.preprocessing(subset.test.images[:n])
     ink = F.pad(subset.test.images[:n, 0].float(), (2, 2, 2, 2)) > 127
@@ -95,15 +95,16 @@ def test_real_digits_heat_on_and_around_the_digit(trained_run, subset):
 
 
 def test_class_maps_for_the_predicted_and_a_chosen_class(trained_run, digit):
-    predicted = class_maps(trained_run, digit)
+    run = load_run(trained_run)
+    predicted = class_maps(run, digit)
     assert predicted.target == predicted.predicted == 7
     assert predicted.probabilities.sum().item() == pytest.approx(1.0)
     assert predicted.cam.shape == predicted.saliency.shape == (32, 32)
     assert predicted.cam.max() == 1.0 and predicted.cam.min() >= 0
-    other = class_maps(trained_run, digit, target="1")
+    other = class_maps(run, digit, target="1")
     assert other.target == 1 and other.predicted == 7
     assert not torch.equal(other.cam, predicted.cam)
-    assert class_maps(trained_run, digit, layer="features.2").layer.name == "features.2"
+    assert class_maps(run, digit, layer="features.2").layer.name == "features.2"
 
 
 def test_class_names_and_indices():
@@ -145,5 +146,6 @@ def test_cli_cam_bad_input(trained_run, digit, tmp_path, cli, one_line_error):
 
 
 def test_plot_cam_api(trained_run, digit, tmp_path):
-    pixels = read_png(plot_cam(trained_run, digit, tmp_path / "a.png", target=2))
+    run = load_run(trained_run)
+    pixels = read_png(plot_cam(run, digit, tmp_path / "a.png", target=2))
     assert colourmap_share(pixels, "inferno") > 0.02

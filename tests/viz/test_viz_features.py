@@ -7,9 +7,9 @@ from PIL import Image
 
 from cnnlab.analysis import summary
 from cnnlab.errors import ConfigError
+from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cnnlab.viz import feature_maps, plot_features
-from cnnlab.viz._inputs import as_run
 from cnnlab.viz._layers import capture_outputs, model_layers
 from cnnlab.viz._tiles import grid_columns, standardise_maps, tile, tile_origins
 from pictures import colourmap_share, grey_levels, read_png
@@ -53,7 +53,7 @@ def test_tiles_one_per_map_in_row_order():
 
 
 def test_every_conv_and_pool_layer_one_tile_per_channel(trained_run, digit):
-    found = feature_maps(trained_run, digit)
+    found = feature_maps(load_run(trained_run), digit)
     shapes = {row.name: row.output_shape for row in summary("lenet5").layers}
     # features.6's 120 maps are 1x1 and carry no picture
     assert [f.layer.name for f in found] == ["features.0", "features.2", "features.3", "features.5"]
@@ -67,7 +67,7 @@ def test_every_conv_and_pool_layer_one_tile_per_channel(trained_run, digit):
 
 
 def test_maps_are_the_layer_outputs_and_hooks_are_removed(trained_run, digit):
-    run = as_run(trained_run)
+    run = load_run(trained_run)
     before = hooks_of(run.model)
     found = feature_maps(run, digit, layers=["features.1", "features.0"])
     assert hooks_of(run.model) == before == 0
@@ -76,7 +76,7 @@ def test_maps_are_the_layer_outputs_and_hooks_are_removed(trained_run, digit):
 
 
 def test_hooks_are_removed_when_the_forward_fails(trained_run):
-    run = as_run(trained_run)
+    run = load_run(trained_run)
     layers = model_layers(run.model, (1, 32, 32))
     with pytest.raises(RuntimeError), capture_outputs(layers):
         assert hooks_of(run.model) == len(layers)
@@ -87,7 +87,7 @@ def test_hooks_are_removed_when_the_forward_fails(trained_run):
 def test_unknown_and_flat_layers_list_the_valid_names(trained_run, digit):
     for bad in ("conv1", "classifier.0"):
         with pytest.raises(ConfigError) as info:
-            feature_maps(trained_run, digit, layers=["features.0", bad])
+            feature_maps(load_run(trained_run), digit, layers=["features.0", bad])
         message = str(info.value)
         assert f"received layer='{bad}'" in message
         assert "features.0, features.1, features.2" in message and "features.7" in message
@@ -133,7 +133,7 @@ def test_cli_features_bad_input(trained_run, run_copy, digit, tmp_path, cli, one
 def test_rgb_and_odd_images_are_converted_as_training_data(trained_run, digit, tmp_path):
     rgb = tmp_path / "big-rgb.jpg"
     Image.open(digit).convert("RGB").resize((56, 56)).save(rgb)
-    found = feature_maps(trained_run, rgb, layers=["features.0"])
+    found = feature_maps(load_run(trained_run), rgb, layers=["features.0"])
     assert tuple(found[0].maps.shape) == (6, 28, 28)
-    pixels = read_png(plot_features(trained_run, rgb, tmp_path / "rgb.png"))
+    pixels = read_png(plot_features(load_run(trained_run), rgb, tmp_path / "rgb.png"))
     assert colourmap_share(pixels, "viridis") > 0.2

@@ -8,8 +8,8 @@ import torch
 
 from cnnlab import create_model
 from cnnlab.errors import ConfigError
+from cnnlab.runs import load_run
 from cnnlab.viz import conv_filters, plot_filters
-from cnnlab.viz._inputs import as_run
 from cnnlab.viz.filters import FILTER_GAP, _layout, filters_grid
 from pictures import colourmap_share, read_png
 
@@ -25,7 +25,7 @@ def tiles_in(filters):
 
 
 def test_first_conv_by_default_one_tile_per_output_channel(trained_run):
-    run = as_run(trained_run)
+    run = load_run(trained_run)
     filters = conv_filters(run)
     assert filters.layer.name == "features.0"
     torch.testing.assert_close(filters.weight, run.model.features[0].weight.detach())
@@ -37,7 +37,7 @@ def test_first_conv_by_default_one_tile_per_output_channel(trained_run):
 
 
 def test_multi_channel_kernels_side_by_side(trained_run):
-    filters = conv_filters(trained_run, "features.3")
+    filters = conv_filters(load_run(trained_run), "features.3")
     tiles, _ = tiles_in(filters)
     assert len(tiles) == 16 and tiles[0].shape == (5, 6 * 6 - 1)
     w = filters.weight.numpy()
@@ -61,7 +61,7 @@ def test_rgb_kernels_are_colour_tiles(tmp_path, png):
 
 def test_only_conv_layers(trained_run):
     with pytest.raises(ConfigError) as info:
-        conv_filters(trained_run, "features.2")
+        conv_filters(load_run(trained_run), "features.2")
     assert str(info.value) == (
         "expected a conv layer named as in `cnnlab summary` (features.0, features.3, "
         "features.6), received layer='features.2'"

@@ -14,9 +14,8 @@ train/eval flags of every submodule restored, whatever happens.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,7 @@ from cnnlab.analysis.flops import macs_of
 from cnnlab.analysis.receptive_field import Field, FieldTracker
 from cnnlab.analysis.windows import window_of
 from cnnlab.errors import ModelError
+from cnnlab.inference import eval_mode
 from cnnlab.shapes import Window
 
 
@@ -168,17 +168,6 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
     return None
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
 def _pass(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> Trace:
     stack: list[ModuleCall] = []
     calls: list[ModuleCall] = []
@@ -212,7 +201,7 @@ def _pass(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> Trace:
         for m in model.modules():
             handles.append(m.register_forward_pre_hook(pre_hook))
             handles.append(m.register_forward_hook(post_hook))
-        with _eval_mode(model), torch.no_grad(), _Tracer(stack, fields):
+        with eval_mode(model), torch.no_grad(), _Tracer(stack, fields):
             try:
                 out = model(x)
             except ModelError:

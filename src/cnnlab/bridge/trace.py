@@ -13,6 +13,7 @@ import torch.fx as fx
 from torch import nn
 
 from cnnlab.errors import UnsupportedOpError
+from cnnlab.inference import module_mode
 
 #: Module path of the traced model inside :class:`_WithAux` (stripped from every name).
 PREFIX = "model."
@@ -38,18 +39,16 @@ def trace(model: nn.Module, training: bool) -> fx.Graph:
     Raises:
         UnsupportedOpError: the model's Python cannot be traced symbolically.
     """
-    was_training = model.training
     aux_before = model.__dict__.get("aux_outputs", _MISSING)
-    model.train(training)
     try:
-        return fx.symbolic_trace(_WithAux(model)).graph
+        with module_mode(model, training):
+            return fx.symbolic_trace(_WithAux(model)).graph
     except Exception as exc:  # fx raises TraceError, TypeError, ... from user code
         raise UnsupportedOpError(
             f"expected a model torch.fx can trace, received {type(model).__name__} "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         ) from None
     finally:
-        model.train(was_training)
         if aux_before is not _MISSING:
             model.aux_outputs = aux_before  # tracing left proxies there
 

@@ -84,21 +84,25 @@ def add_parser(subparsers: Any) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.evaluation.inputs import DataSelection
     from cnnlab.runs import load_run
 
     run = load_run(args.run, checkpoint=args.checkpoint)
-    report = evaluate(
-        run,
+    selection = DataSelection(
         data=args.data,
         split=args.split,
+        classes=args.classes,
+        stream=args.stream,
+        workers=args.workers,
+    )
+    report = evaluate(
+        run,
+        selection=selection,
         top_k=args.top_k,
         cache_dir=args.cache_dir,
         tta=args.tta,
         crop_size=args.crop_size,
         mistakes=args.mistakes,
-        classes=args.classes,
-        stream=args.stream,
-        workers=args.workers,
     )
     if args.json:
         emit_json(report.to_dict())
@@ -121,9 +125,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_ensemble(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.ensemble import ensemble
+    from cnnlab.evaluation.inputs import DataSelection
 
+    selection = DataSelection(data=args.data, split=args.split)
     report = ensemble(
-        args.runs, data=args.data, split=args.split, combine=args.combine, cache_dir=args.cache_dir
+        args.runs, selection=selection, combine=args.combine, cache_dir=args.cache_dir
     )
     if args.json:
         emit_json(report.to_dict())
@@ -133,10 +139,15 @@ def run_ensemble(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from cnnlab.viz.report import write_report
+    from cnnlab.evaluation.inputs import DataSelection
+    from cnnlab.report import write_report
 
     path = write_report(
-        args.run, args.output, data=args.data, mistakes=args.mistakes, cache_dir=args.cache_dir
+        args.run,
+        args.output,
+        selection=DataSelection(data=args.data),
+        mistakes=args.mistakes,
+        cache_dir=args.cache_dir,
     )
     print(f"report written to {path}")
     return 0

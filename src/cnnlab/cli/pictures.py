@@ -71,40 +71,47 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    from cnnlab.runs import load_run
     from cnnlab.viz.features import plot_features
 
-    path = plot_features(args.run, args.image, args.output, layers=args.layers, invert=args.invert)
+    path = plot_features(
+        load_run(args.run), args.image, args.output, layers=args.layers, invert=args.invert
+    )
     print(f"wrote {path}")
     return 0
 
 
 def run_filters(args: argparse.Namespace) -> int:
+    from cnnlab.runs import load_run
     from cnnlab.viz.filters import plot_filters
 
-    print(f"wrote {plot_filters(args.run, args.output, layer=args.layer)}")
+    print(f"wrote {plot_filters(load_run(args.run), args.output, layer=args.layer)}")
     return 0
 
 
 def run_cam(args: argparse.Namespace) -> int:
+    from cnnlab.runs import load_run
     from cnnlab.viz.cam import plot_cam
 
     path = plot_cam(
-        args.run, args.image, args.output, target=args.target, layer=args.layer, invert=args.invert
+        load_run(args.run),
+        args.image,
+        args.output,
+        target=args.target,
+        layer=args.layer,
+        invert=args.invert,
     )
     print(f"wrote {path}")
     return 0
 
 
 def run_confusion(args: argparse.Namespace) -> int:
+    from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.evaluation.inputs import DataSelection
     from cnnlab.viz.confusion import plot_confusion
 
-    path = plot_confusion(
-        args.run,
-        args.output,
-        data=args.data,
-        split=args.split,
-        normalize=args.normalize,
-        cache_dir=args.cache_dir,
-    )
+    selection = DataSelection(data=args.data, split=args.split)
+    report = evaluate(args.run, selection=selection, cache_dir=args.cache_dir)
+    path = plot_confusion(report, args.output, normalize=args.normalize)
     print(f"wrote {path}")
     return 0

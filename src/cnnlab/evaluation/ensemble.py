@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.errors import ConfigError
-from cnnlab.evaluation.evaluate import load_split
+from cnnlab.evaluation.inputs import DataSelection, load_split
 from cnnlab.inference import compute_logits, image_batches
-from cnnlab.runs import Run, load_run
+from cnnlab.runs import Run, as_run
 
 COMBINE_RULES = ("mean-prob", "mean-logit", "vote")
 
@@ -120,18 +120,20 @@ def combine_logits(logits: Sequence[torch.Tensor], rule: str) -> tuple[torch.Ten
 
 def ensemble(
     runs: Sequence[str | Path | Run],
-    data: str | None = None,
-    split: str = "test",
+    *,
+    selection: DataSelection | None = None,
     combine: str = "mean-prob",
-    cache_dir: str | Path | None = None,
     batch_size: int = 1000,
+    cache_dir: str | Path | None = None,
 ) -> EnsembleReport:
     """Evaluate every member and their combination on the same split.
 
     Args:
         runs: run directories, checkpoints or loaded runs.
-        data: dataset spec; default the first member's (with its class selection).
+        selection: the data, split and classes (:class:`DataSelection`); default the first
+            member's data (with its class selection), test split.
         combine: ``mean-prob``, ``mean-logit`` or ``vote``.
+        cache_dir: dataset cache (default ``~/.cache/cnnlab``).
 
     Raises:
         ConfigError: an unknown rule, or members that differ in classes or preprocessing.
@@ -140,9 +142,10 @@ def ensemble(
         raise ConfigError(
             f"expected combine in {', '.join(COMBINE_RULES)}, received combine={combine!r}"
         )
-    members = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    selection = selection or DataSelection()
+    members = [as_run(r) for r in runs]
     check_members(members)
-    spec, dataset = load_split(members[0], data, split, cache_dir)
+    spec, dataset = load_split(members[0], selection, cache_dir)
     labels = dataset.labels
     chunks: list[list[torch.Tensor]] = [[] for _ in members]
     for batch in image_batches(dataset, batch_size):  # one pass: a streamed split decodes once
@@ -163,7 +166,7 @@ def ensemble(
     scores, are_log_probs = combine_logits(logits, combine)
     return EnsembleReport(
         data=spec,
-        split=split,
+        split=selection.split,
         examples=len(dataset),
         combine=combine,
         accuracy=(scores.argmax(1) == labels).double().mean().item(),

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 
 from cnnlab.data.dataset import ImageSplit
-from cnnlab.data.datasets import load_dataset
-from cnnlab.data.selection import keep_classes, parse_classes
-from cnnlab.errors import ConfigError, DataError
+from cnnlab.errors import ConfigError
+from cnnlab.evaluation.inputs import DataSelection, load_split
 from cnnlab.evaluation.metrics import (
     confusion_matrix,
     precision_recall_f1,
@@ -22,7 +19,7 @@ from cnnlab.evaluation.metrics import (
 )
 from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
 from cnnlab.inference import compute_logits
-from cnnlab.runs import Run, load_run
+from cnnlab.runs import Run, as_run
 
 
 @dataclass
@@ -103,92 +100,88 @@ class EvaluationReport:
         ]
 
 
-def load_split(
-    run: Run,
-    data: str | None = None,
-    split: str = "test",
-    cache_dir: str | Path | None = None,
-    classes: str | Sequence[str] | None = None,
-    stream: bool | None = None,
-    workers: int | None = None,
-) -> tuple[str, ImageSplit]:
-    """The split a run is evaluated on: its own data by default, with the run's class selection
-    (``--classes``) applied, or ``classes`` when given (for a run of all the data's classes,
-    only the examples of ``classes`` are kept, labels and confusion matrix stay the run's).
-    An image folder is converted as the run's was and streamed if the run's was, or as
-    ``stream`` says; ``workers`` decoding processes (default ``min(4, cores)``).
-
-    Returns:
-        ``(data spec, dataset)``.
-
-    Raises:
-        ConfigError: a split other than test/train, or classes not in the data.
-        DataError: the data's classes (after selection) differ from the run's.
-    """
-    if split not in ("test", "train"):
-        raise ConfigError(f"expected split test or train, received split={split!r}")
-    spec = data or run.data
-    options = run.data_options_for(spec)
-    if stream is not None:
-        options["stream"] = stream
-    splits = load_dataset(spec, cache_dir, workers=workers, **options)
-    classes = parse_classes(classes)  # "0,1" or a list of names
-    if classes is None and run.meta.selection is not None:
-        classes = run.classes  # the run was trained on a selection: test on its classes
-    dataset = splits.test if split == "test" else splits.train
-    if classes is not None:
-        kept = keep_classes(dataset, list(classes))  # checks the names
-        if tuple(dataset.classes) == tuple(run.classes):  # a run of all classes: keep its
-            wanted = torch.tensor([dataset.classes.index(c) for c in kept.classes])  # labels
-            kept = dataset.subset(torch.isin(dataset.labels, wanted).nonzero().flatten())
-        dataset = kept
-    if tuple(dataset.classes) != tuple(run.classes):
-        raise DataError(
-            f"expected data with the run's classes {list(run.classes)}, received {spec} with "
-            f"classes {list(dataset.classes)}"
-        )
-    return spec, dataset
-
-
 def evaluate(
     run: str | Path | Run,
-    data: str | None = None,
-    split: str = "test",
+    *,
+    selection: DataSelection | None = None,
     top_k: int = 5,
     batch_size: int = 1000,
-    cache_dir: str | Path | None = None,
     tta: str = "none",
     crop_size: int | None = None,
     mistakes: int = 10,
-    classes: str | Sequence[str] | None = None,
-    stream: bool | None = None,
-    workers: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> EvaluationReport:
     """Evaluate a run (directory, checkpoint file or loaded :class:`Run`) on a split.
 
     Args:
-        data: dataset spec; default the one the run was trained on.
-        split: ``"test"`` (default) or ``"train"``.
+        selection: the data, split and classes (:class:`DataSelection`); default the run's
+            own data, test split, with its class selection.
         top_k: report top-1 .. top-k accuracies for k in {1, top_k} (capped at the classes).
         tta: test-time augmentation (:mod:`cnnlab.evaluation.tta`); with one, the report's
             metrics are the TTA ones and ``report.tta`` holds the single-view accuracy and loss.
         crop_size: crop size of ``5crop``/``10crop`` (default: the network input).
         mistakes: how many of the worst misclassified examples to list.
-        classes: evaluate on these classes only (default: the run's selection, if any).
-        stream: image folders: True streams the split from its files, False holds it in
-            memory; default as the run's data was (streamed if it was, else if too large).
-        workers: image folders: decoding processes (default ``min(4, cores)``).
+        cache_dir: dataset cache (default ``~/.cache/cnnlab``).
 
     Raises:
-        ConfigError: a bad split, top_k, TTA mode or crop size.
+        ConfigError: a bad top_k, TTA mode or crop size.
         DataError: the data's classes differ from the run's.
     """
+    _check_top_k(top_k)
+    run = as_run(run)
+    selection = selection or DataSelection()
+    _crop_for(run, tta, crop_size)  # checks before loading any data
+    spec, dataset = load_split(run, selection, cache_dir)
+    return evaluate_split(
+        run,
+        dataset,
+        data=spec,
+        split=selection.split,
+        top_k=top_k,
+        batch_size=batch_size,
+        tta=tta,
+        crop_size=crop_size,
+        mistakes=mistakes,
+    )
+
+
+def _check_top_k(top_k: int) -> None:
     if top_k < 1:
         raise ConfigError(f"expected top_k >= 1, received top_k={top_k}")
-    run = run if isinstance(run, Run) else load_run(run)
+
+
+def _crop_for(run: Run, tta: str, crop_size: int | None) -> tuple[int, int] | None:
+    """The crop size of a crop mode (None otherwise), checked against the run's input."""
     network_input = tuple(run.model.default_input_shape[1:])
-    crop = crop_size_for(tta, run.preprocessing, network_input, crop_size)  # checks before work
-    spec, dataset = load_split(run, data, split, cache_dir, classes, stream, workers)
+    return crop_size_for(tta, run.preprocessing, network_input, crop_size)
+
+
+def evaluate_split(
+    run: Run,
+    dataset: ImageSplit,
+    *,
+    data: str,
+    split: str,
+    top_k: int = 5,
+    batch_size: int = 1000,
+    tta: str = "none",
+    crop_size: int | None = None,
+    mistakes: int = 10,
+) -> EvaluationReport:
+    """:func:`evaluate` on a split already loaded (:func:`load_split`), so that a caller who
+    also needs the images (the HTML report's gallery) loads them once.
+
+    Args:
+        data, split: how the report names the data and the split.
+
+    Shape:
+        ``dataset``: N uint8 images ``(N, C, H, W)`` with labels in the run's classes.
+
+    Raises:
+        ConfigError: a bad top_k, TTA mode or crop size.
+    """
+    _check_top_k(top_k)
+    crop = _crop_for(run, tta, crop_size)
     labels = dataset.labels
     if tta == "none":
         single = compute_logits(run.model, dataset, run.preprocessing, batch_size).log_softmax(1)
@@ -225,7 +218,7 @@ def evaluate(
     ]
     return EvaluationReport(
         checkpoint=str(run.checkpoint),
-        data=spec,
+        data=data,
         split=split,
         examples=len(dataset),
         loss=F.nll_loss(log_probs, labels).item(),

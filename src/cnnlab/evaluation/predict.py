@@ -12,7 +12,7 @@ import torch
 from cnnlab.data.images import load_image
 from cnnlab.errors import ConfigError
 from cnnlab.inference import compute_logits
-from cnnlab.runs import Run, load_run
+from cnnlab.runs import Run, as_run
 
 
 @dataclass
@@ -52,7 +52,7 @@ def predict(
         raise ConfigError(f"expected top_k >= 1, received top_k={top_k}")
     if not images:
         raise ConfigError("expected at least one image file, received none")
-    run = run if isinstance(run, Run) else load_run(run)
+    run = as_run(run)
     prep = run.preprocessing
     batch = torch.stack([load_image(p, prep.channels, prep.image_size, invert) for p in images])
     probabilities = compute_logits(run.model, batch, prep).softmax(1)

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from cnnlab.errors import ConfigError
+from cnnlab.inference import eval_mode
 
 SIMPLE_SPECS = ("none", "all", "head-only")
 
@@ -47,15 +48,12 @@ def backbone_layers(model: nn.Module) -> list[str]:
         for name, module in model.named_modules()
         if name and not list(module.children())
     ]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model.forward_features(torch.zeros(1, *model.default_input_shape))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return [n for n in layer_names(model) if n in set(called)]
 
 

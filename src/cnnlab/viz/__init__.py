@@ -1,9 +1,11 @@
 """Pictures (matplotlib is imported only inside this package).
 
 Every picture command of the CLI has a Python face here, resolved lazily (PEP 562) so that
-``import cnnlab.viz`` stays cheap::
+``import cnnlab.viz`` stays cheap. Pictures take results: a loaded run
+(``run = cnnlab.load_run(path)``) or an evaluation (``report = cnnlab.evaluate(path)``); they
+compute only what one picture needs of one image (maps, Grad-CAM), never an evaluation::
 
-    plot_run(run, output="curves.png")                    cnnlab plot RUN
+    plot_run(run_dir, output="curves.png")                cnnlab plot RUN
     plot_history(history, path, title="")                 (what training writes as curves.png)
     PlotCurves(path, epochs, title="")                    the callback that writes it
     overfitting_epoch(history) / best_epoch(history)
@@ -13,7 +15,7 @@ Every picture command of the CLI has a Python face here, resolved lazily (PEP 56
     conv_filters(run_or_model, layer) -> Filters
     plot_cam(run, image, output, target, layer, invert)   cnnlab cam RUN IMAGE
     class_maps(run, image, target, layer, invert) -> ClassMaps;  grad_cam(model, x, layer)
-    plot_confusion(run_or_report, output, data, split, normalize)   cnnlab confusion RUN
+    plot_confusion(report, output, normalize=False)       cnnlab confusion RUN
 """
 
 from __future__ import annotations

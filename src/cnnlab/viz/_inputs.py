@@ -11,12 +11,7 @@ import torch
 from cnnlab.analysis import check_input
 from cnnlab.data.images import load_image
 from cnnlab.errors import ModelError
-from cnnlab.runs import Run, load_run
-
-
-def as_run(run: str | Path | Run) -> Run:
-    """``run`` itself, or the run directory / checkpoint file it names, loaded."""
-    return run if isinstance(run, Run) else load_run(run)
+from cnnlab.runs import Run
 
 
 @dataclass

@@ -8,8 +8,7 @@ with respect to the input pixels, the largest over colour channels.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from torch import nn
 
 from cnnlab.analysis import Field
 from cnnlab.errors import ConfigError
+from cnnlab.inference import eval_mode
 from cnnlab.runs import Run
 from cnnlab.viz._figure import new_figure, save_figure
-from cnnlab.viz._inputs import as_run, for_display, model_input
+from cnnlab.viz._inputs import for_display, model_input
 from cnnlab.viz._layers import Layer, capture_outputs, choose_layers, is_conv, model_layers
 
 
@@ -68,16 +68,6 @@ def class_index(classes: Sequence[str], value: str | int) -> int:
     raise ConfigError(
         f"expected a class of the run ({', '.join(classes)}) or its index, received class={value!r}"
     )
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def project_to_input(
@@ -134,7 +124,7 @@ def grad_cam(
     """
     x = x.detach().clone().requires_grad_(True)
     with (
-        _eval_mode(model),
+        eval_mode(model),
         torch.enable_grad(),
         capture_outputs([layer]) as outputs,
     ):
@@ -176,7 +166,7 @@ class ClassMaps:
 
 
 def class_maps(
-    run: str | Path | Run,
+    run: Run,
     image: str | Path,
     target: str | int | None = None,
     layer: str | None = None,
@@ -185,7 +175,7 @@ def class_maps(
     """Grad-CAM and saliency of an image file for the predicted (or a chosen) class.
 
     Args:
-        run: run directory, checkpoint file or loaded run.
+        run: a loaded run (:func:`~cnnlab.training.run.load_run`).
         image: PNG/JPEG/BMP file, converted exactly as the run's training data.
         target: class name or index; default the predicted class.
         layer: name, as in ``cnnlab summary``, of a layer with maps larger than 1x1; default
@@ -196,7 +186,6 @@ def class_maps(
         ConfigError: an unknown class, or a name that is not a conv layer (valid ones listed).
         DataError / ModelError: an image that cannot be read, or that the model cannot take.
     """
-    run = as_run(run)
     index = None if target is None else class_index(run.classes, target)
     given = model_input(run, image, invert)
     table = model_layers(run.model, given.x.shape[1:])
@@ -219,7 +208,7 @@ def class_maps(
 
 
 def plot_cam(
-    run: str | Path | Run,
+    run: Run,
     image: str | Path,
     output: str | Path = "cam.png",
     target: str | int | None = None,
@@ -232,7 +221,6 @@ def plot_cam(
     Returns:
         The PNG written.
     """
-    run = as_run(run)
     maps = class_maps(run, image, target, layer, invert)
     names, p = run.classes, maps.probabilities
     shown = for_display(maps.pixels)

@@ -1,14 +1,17 @@
-"""The confusion matrix of a run as a labelled heat map."""
+"""The confusion matrix of an evaluation as a labelled heat map (the evaluation is the
+caller's: this module draws a result, it never evaluates)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnnlab.evaluation.evaluate import EvaluationReport, evaluate
-from cnnlab.runs import Run
 from cnnlab.viz._figure import new_figure, save_figure
+
+if TYPE_CHECKING:
+    from cnnlab.evaluation.evaluate import EvaluationReport
 
 
 def confusion_rates(matrix: np.ndarray) -> np.ndarray:
@@ -23,31 +26,22 @@ def confusion_rates(matrix: np.ndarray) -> np.ndarray:
 
 
 def plot_confusion(
-    run: str | Path | Run | EvaluationReport,
+    report: EvaluationReport,
     output: str | Path = "confusion.png",
-    data: str | None = None,
-    split: str = "test",
+    *,
     normalize: bool = False,
-    cache_dir: str | Path | None = None,
 ) -> Path:
-    """Draw the confusion matrix (rows: true class, columns: predicted) with class names,
-    a colour bar and the count (or, with ``normalize``, the row share) in each cell.
+    """Draw an evaluation's confusion matrix (rows: true class, columns: predicted) with class
+    names, a colour bar and the count (or, with ``normalize``, the row share) in each cell.
 
     Args:
-        run: run directory, checkpoint file, loaded run, or an :class:`EvaluationReport`
-            (then ``data``, ``split`` and ``cache_dir`` are not used).
-        data: dataset spec; default the run's.
-        split: ``"test"`` or ``"train"``.
+        report: what :func:`cnnlab.evaluate` returns (its matrix, classes, data, split,
+            accuracy and number of examples are drawn).
         normalize: colour and label each cell by its share of the true class's images.
 
     Returns:
         The PNG written.
     """
-    report = (
-        run
-        if isinstance(run, EvaluationReport)
-        else evaluate(run, data=data, split=split, cache_dir=cache_dir)
-    )
     counts = np.asarray(report.confusion_matrix, dtype=np.int64)
     values = confusion_rates(counts) if normalize else counts.astype(float)
     k = len(report.classes)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.inference import eval_mode
 from cnnlab.runs import Run
 from cnnlab.viz._figure import colormap, new_figure, save_figure
-from cnnlab.viz._inputs import as_run, for_display, model_input
+from cnnlab.viz._inputs import for_display, model_input
 from cnnlab.viz._layers import (
     Layer,
     capture_outputs,
@@ -48,15 +49,15 @@ def _default(layer: Layer) -> bool:
 
 
 def feature_maps(
-    run: str | Path | Run,
+    run: Run,
     image: str | Path,
     layers: Sequence[str] | None = None,
     invert: bool = False,
 ) -> list[FeatureMaps]:
-    """Run one image through the model and keep the feature maps of some layers.
+    """Run one image through the model (in eval mode) and keep the feature maps of some layers.
 
     Args:
-        run: run directory, checkpoint file or loaded run.
+        run: a loaded run (:func:`~cnnlab.training.run.load_run`).
         image: PNG/JPEG/BMP file, converted exactly as the run's training data.
         layers: layer names as in ``cnnlab summary``, any layer with ``C x H x W`` output;
             default: every conv and pool layer with maps larger than 1x1.
@@ -70,20 +71,19 @@ def feature_maps(
             listed).
         DataError / ModelError: an image that cannot be read, or that the model cannot take.
     """
-    run = as_run(run)
     given = model_input(run, image, invert)
     table = model_layers(run.model, given.x.shape[1:])
     if layers:
         chosen = choose_layers(table, layers, lambda layer: layer.spatial, "layers with CxHxW maps")
     else:
         chosen = [layer for layer in table if _default(layer)]
-    with capture_outputs(chosen) as outputs, torch.no_grad():
+    with capture_outputs(chosen) as outputs, eval_mode(run.model), torch.no_grad():
         run.model(given.x)
     return [FeatureMaps(layer, outputs[layer.name][0].float()) for layer in chosen]
 
 
 def plot_features(
-    run: str | Path | Run,
+    run: Run,
     image: str | Path,
     output: str | Path = "features.png",
     layers: Sequence[str] | None = None,
@@ -97,7 +97,6 @@ def plot_features(
     Returns:
         The PNG written.
     """
-    run = as_run(run)
     found = feature_maps(run, image, layers, invert)
     pixels = model_input(run, image, invert).pixels
     grids = [

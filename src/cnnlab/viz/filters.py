@@ -14,7 +14,6 @@ from torch import nn
 from cnnlab.errors import ConfigError, expected
 from cnnlab.runs import Run
 from cnnlab.viz._figure import colormap, new_figure, save_figure
-from cnnlab.viz._inputs import as_run
 from cnnlab.viz._layers import Layer, choose_layers, is_conv, model_layers
 from cnnlab.viz._tiles import tile, tile_origins
 
@@ -44,11 +43,11 @@ class Filters:
         return f"Filters({self.layer.name}: {out} kernels of {inp}x{kh}x{kw})"
 
 
-def conv_filters(model: str | Path | Run | nn.Module, layer: str | None = None) -> Filters:
+def conv_filters(model: Run | nn.Module, layer: str | None = None) -> Filters:
     """The kernels of a conv layer.
 
     Args:
-        model: run directory, checkpoint file, loaded run, or a model with a
+        model: a loaded run (:func:`~cnnlab.training.run.load_run`) or a model with a
             ``default_input_shape``.
         layer: conv layer name as in ``cnnlab summary``; default: the first conv layer run.
 
@@ -59,8 +58,8 @@ def conv_filters(model: str | Path | Run | nn.Module, layer: str | None = None) 
     if isinstance(model, nn.Module):
         net, shape = model, tuple(model.default_input_shape)
     else:
-        run = as_run(model)
-        net, shape = run.model, (run.preprocessing.channels, *run.preprocessing.input_size)
+        net = model.model
+        shape = (model.preprocessing.channels, *model.preprocessing.input_size)
     table = model_layers(net, shape)
     if layer is not None:
         (chosen,) = choose_layers(table, [layer], is_conv, "a conv layer")
@@ -114,7 +113,7 @@ def filters_grid(filters: Filters) -> np.ndarray:
 
 
 def plot_filters(
-    model: str | Path | Run | nn.Module,
+    model: Run | nn.Module,
     output: str | Path = "filters.png",
     layer: str | None = None,
 ) -> Path:

@@ -5,6 +5,9 @@ parameters), the training curves, the confusion matrix, per-class precision/reca
 gallery of the misclassified test images with the highest loss. Pictures are embedded as
 base64 PNG ``data:`` URIs and the styles are inline, so the file opens anywhere without a
 network or the run directory.
+
+This module composes: :mod:`cnnlab.evaluation` measures (on a split loaded once, whose images
+also fill the gallery), :mod:`cnnlab.analysis` gives the network table, :mod:`cnnlab.viz` draws.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import torch
 from PIL import Image
 
 from cnnlab.data.dataset import ImageSplit
-from cnnlab.evaluation.evaluate import EvaluationReport, evaluate, load_split
+from cnnlab.evaluation.evaluate import EvaluationReport, evaluate_split
+from cnnlab.evaluation.inputs import DataSelection, load_split
 from cnnlab.fileio import atomic_write_text
-from cnnlab.runs import CONFIG_FILE, CURVES, Run, load_run, read_run_config
+from cnnlab.runs import CONFIG_FILE, CURVES, Run, as_run, read_run_config
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -120,7 +124,8 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
-        f"<p class='headline'>Test accuracy <b>{report.accuracy:.2%}</b> &middot; loss "
+        f"<p class='headline'>{html.escape(report.split.capitalize())} accuracy "
+        f"<b>{report.accuracy:.2%}</b> &middot; loss "
         f"{report.loss:.4f} &middot; {report.examples:,} images of {html.escape(report.data)} "
         f"({html.escape(report.split)} split) &middot; checkpoint "
         f"{html.escape(Path(report.checkpoint).name)}</p>",
@@ -150,7 +155,7 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
         ]
     from cnnlab.viz.confusion import plot_confusion
 
-    confusion = _figure_png(lambda p: plot_confusion(report, p))
+    confusion = _figure_png(lambda p: plot_confusion(report, p))  # the evaluation above
     parts += [
         "<h2>Confusion matrix</h2>",
         f"<img alt='confusion matrix' style='max-width:100%' src='{png_data_uri(confusion)}'>",
@@ -163,7 +168,8 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
             ],
         ),
         f"<h2>The {len(report.mistakes)} worst mistakes</h2>",
-        "<p>Misclassified test images with the highest loss (-log p(true class)).</p>",
+        f"<p>Misclassified {html.escape(report.split)} images with the highest loss "
+        "(-log p(true class)).</p>",
         "<div class='gallery'>",
     ]
     pictures = split.take(torch.tensor([m["index"] for m in report.mistakes], dtype=torch.int64))
@@ -181,17 +187,27 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
 def write_report(
     run: str | Path | Run,
     output: str | Path = "report.html",
-    data: str | None = None,
+    *,
+    selection: DataSelection | None = None,
     mistakes: int = 24,
     cache_dir: str | Path | None = None,
 ) -> Path:
-    """Evaluate ``run`` on its test split and write the self-contained HTML page.
+    """Evaluate ``run`` on its test split (or ``selection``'s) and write the self-contained
+    HTML page. The split is loaded once: the evaluation and the gallery share it.
+
+    Args:
+        run: run directory, checkpoint file or loaded run.
+        selection: the data, split and classes (:class:`DataSelection`); default the run's own
+            data, test split, with its class selection.
+        mistakes: how many of the worst misclassified images the gallery shows.
+        cache_dir: dataset cache (default ``~/.cache/cnnlab``).
 
     Returns:
         The file written (atomically).
     """
-    run = run if isinstance(run, Run) else load_run(run)
-    report = evaluate(run, data=data, cache_dir=cache_dir, mistakes=mistakes)
-    _, dataset = load_split(run, data, "test", cache_dir)
+    run = as_run(run)
+    selection = selection or DataSelection()
+    spec, dataset = load_split(run, selection, cache_dir)
+    report = evaluate_split(run, dataset, data=spec, split=selection.split, mistakes=mistakes)
     atomic_write_text(output, build_report_html(run, report, dataset))
     return Path(output)
