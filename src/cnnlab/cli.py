@@ -786,6 +786,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gradcheck)
+    from cnnlab.explore.command import add_parser as add_explore_parser
+
+    add_explore_parser(sub)
     return parser
 
 
