@@ -13,6 +13,7 @@ from PIL import Image
 
 from cnnlab.analysis import summary
 from cnnlab.evaluation.predict import predict
+from cnnlab.explore.api import STATIC
 from cnnlab.training.run import load_run
 from cnnlab.viz._tiles import standardise_maps
 from cnnlab.viz.cam import class_maps
@@ -321,7 +322,10 @@ def test_page_and_its_files_are_served_without_other_origins(client):
     assert page.status_code == 200 and 'data-testid="draw"' in page.text
     assert 'data-testid="upload"' in page.text and 'data-testid="prediction"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    for name in ("explore.js", "explore.css", "colormaps.js"):
+    files = sorted(path.name for path in STATIC.iterdir() if path.name != "index.html")
+    assert len(files) >= 3
+    for name in files:
+        assert f'"/static/{name}"' in page.text  # every file is used by the page
         response = client.get(f"/static/{name}")
         assert response.status_code == 200 and len(response.content) > 1000
         assert "http://" not in response.text and "https://" not in response.text  # no CDN

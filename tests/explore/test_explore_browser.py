@@ -11,7 +11,9 @@ import json
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from explore_helpers import free_port, start_server
 
@@ -31,10 +33,18 @@ IDLE = "() => state.last !== null && !queue.busy && queue.pending === null"
 WAIT_MS = 60_000
 
 
+def paper_digit(subset, folder: Path) -> Path:
+    """Test example 1 (a 2) as a PNG of a dark digit on light paper, three times larger."""
+    digit = subset.test.images[1, 0].numpy()
+    path = folder / "paper-2.png"
+    Image.fromarray(255 - np.kron(digit, np.ones((3, 3), dtype=np.uint8))).save(path)
+    return path
+
+
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"
 )
-def test_draw_a_one_see_every_layer_and_explain_a_unit(trained_run, cache_dir, tmp_path):
+def test_draw_a_one_see_every_layer_and_explain_a_unit(trained_run, cache_dir, subset, tmp_path):
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -108,6 +118,16 @@ def test_draw_a_one_see_every_layer_and_explain_a_unit(trained_run, cache_dir, t
                 page.wait_for_function(IDLE)
                 assert "true class 7" in page.inner_text("[data-testid=prediction]")
                 page.screenshot(path=tmp_path / "example.png")
+
+                # an upload: a test "2" scanned dark on light paper, inverted on the server
+                page.click("#input-tabs [data-tab=upload]")
+                page.check("#invert")
+                page.set_input_files("[data-testid=upload]", paper_digit(subset, tmp_path))
+                page.wait_for_function("() => state.source === 'upload' && state.pixels !== null")
+                page.wait_for_function(IDLE)
+                page.wait_for_function("() => state.last.input.true_class === null")
+                assert page.inner_text("[data-testid=prediction]").split()[0] == "2"
+                page.screenshot(path=tmp_path / "upload.png")
             finally:
                 browser.close()
     finally:
