@@ -34,12 +34,14 @@ from cnnlab.explore.layers import LayerRow, capture, layer_rows
 from cnnlab.explore.structure import Structure, trace_structure
 from cnnlab.explore.target import Target
 from cnnlab.explore.units import (
+    EXPLAINED_POOLS,
     acts_alone,
     elementwise_step,
     explain_conv,
     explain_pool,
     receptive_box,
 )
+from cnnlab.viz._layers import Layer, choose_layers, model_layers
 from cnnlab.viz._tiles import grid_columns, standardise_maps
 
 #: Feature maps sent per layer unless asked otherwise (0 = all).
@@ -96,10 +98,11 @@ class Explorer:
         self.cache_dir = cache_dir
         self.summary, self.rows = layer_rows(target.model, target.input_shape)
         self.structure: Structure = trace_structure(target.model, target.input_shape, self.rows)
+        # the layers as cnnlab.viz names them (one per module, its first call), for Grad-CAM
+        self.viz_layers: list[Layer] = model_layers(target.model, target.input_shape)
         self.lock = threading.RLock()
         self._examples: _Examples | None = None
         self._twin: Any = None
-        self._viz_layers: Any = None
 
     # ---- model information ------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -133,9 +136,9 @@ class Explorer:
 
     def _row_info(self, row: LayerRow) -> dict[str, Any]:
         sources = self.structure.inputs.get(row.index, [])
-        if row.kind == "conv":
+        if row.kind == "conv" and row.module.padding_mode == "zeros":
             explain = "conv"
-        elif row.kind == "pool":
+        elif isinstance(row.module, EXPLAINED_POOLS):
             explain = "pool"
         elif acts_alone(row):
             explain = "elementwise"
@@ -154,15 +157,7 @@ class Explorer:
     def _cam_layer_names(self) -> list[str]:
         from cnnlab.viz.cam import has_maps
 
-        return [layer.name for layer in self._layers_for_viz() if has_maps(layer)]
-
-    def _layers_for_viz(self) -> Any:
-        """The layers as :mod:`cnnlab.viz` names them (one per module, first call)."""
-        from cnnlab.viz._layers import model_layers
-
-        if self._viz_layers is None:
-            self._viz_layers = model_layers(self.target.model, self.target.input_shape)
-        return self._viz_layers
+        return [layer.name for layer in self.viz_layers if has_maps(layer)]
 
     def row(self, layer: Any, call: Any = 0) -> LayerRow:
         """The summary row named ``layer`` (its ``call``-th call), or with index ``layer``.
@@ -475,14 +470,13 @@ class Explorer:
         """Grad-CAM and gradient saliency (:func:`cnnlab.viz.cam.grad_cam`) for ``target``
         (class name or index; default the predicted class) at ``layer`` (default
         :func:`cnnlab.viz.cam.cam_layer`)."""
-        from cnnlab.viz._layers import choose_layers
         from cnnlab.viz.cam import cam_layer, class_index, grad_cam, has_maps
 
         classes = self.target.classes
         index = None if target is None else class_index(classes, target)
         prepared = self.prepare(spec, transform)
         with self.lock:
-            table = self._layers_for_viz()
+            table = self.viz_layers
             if layer is None:
                 chosen = cam_layer(table)
             else:

@@ -19,6 +19,13 @@ from torch import nn
 from cnnlab.analysis import Field
 from cnnlab.explore.layers import ELEMENTWISE, NORMS, LayerRow
 
+#: Pooling layers whose window :func:`explain_pool` shows.
+EXPLAINED_POOLS: tuple[type[nn.Module], ...] = (
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
+)
 #: Input channels whose kernel, patch and products are listed in full (all have their sums).
 DETAILED_CHANNELS = 64
 
@@ -169,7 +176,7 @@ def explain_pool(module: nn.Module, x: torch.Tensor, k: int, i: int, j: int) -> 
         op = "mean" if isinstance(module, nn.AdaptiveAvgPool2d) else "max"
         box = {"top": top, "left": left, "bottom": bottom, "right": right}
         return {"op": op, "patch": patch.tolist(), "result": float(taken), "patch_box": box}
-    if not isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
+    if not isinstance(module, EXPLAINED_POOLS):
         return {}
     kernel, pad = _pair(module.kernel_size), _pair(module.padding)
     stride = _pair(module.stride if module.stride else module.kernel_size)
