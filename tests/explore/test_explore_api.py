@@ -14,6 +14,8 @@ from PIL import Image
 from cnnlab.analysis import summary
 from cnnlab.evaluation.predict import predict
 from cnnlab.explore.api import STATIC
+from cnnlab.explore.explorer import Explorer
+from cnnlab.explore.target import load_target
 from cnnlab.training.run import load_run
 from cnnlab.viz._tiles import standardise_maps
 from cnnlab.viz.cam import class_maps
@@ -221,6 +223,14 @@ def test_parity_of_the_numpy_engine_per_layer(client, run, subset):
     logits, _ = hook_outputs(run.model, example_input(run, subset, 0), [])
     assert result["numpy"]["prediction"]["index"] == int(logits.argmax())
     assert result["logits_max_abs_diff"] <= 1e-4 * max(1.0, float(logits.abs().max()))
+
+
+def test_a_checkpoint_file_is_a_target(trained_run, cache_dir):
+    checkpoint = trained_run / "best.safetensors"
+    explorer = Explorer(load_target(checkpoint), cache_dir=cache_dir)
+    info = explorer.info()
+    assert info["trained"] and info["checkpoint"] == str(checkpoint)
+    assert explorer.examples()["count"] == 1000  # its test split, named by the checkpoint
 
 
 def test_examples_list_the_test_labels(client, subset):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
 from cnnlab.explore.api import create_app
-from cnnlab.explore.explorer import Explorer
+from cnnlab.explore.explorer import NO_TRANSFORM, Explorer
 from cnnlab.explore.layers import layer_rows
 from cnnlab.explore.structure import Source, trace_structure
 from cnnlab.explore.target import load_target
@@ -106,3 +107,37 @@ def test_untrained_registered_model_is_served(resnet20):
         assert len(response.json()["layers"]) == len(info["layers"])
         refused = client.post("/api/forward", json={"input": {"kind": "example", "index": 0}})
         assert refused.status_code == 400 and "test split" in refused.json()["error"]
+
+
+def test_unit_of_a_padded_conv_then_batchnorm_and_relu(resnet20):
+    """A corner unit of ResNet-20's first block: its 3x3 kernel hangs over the zero padding,
+    there is no bias, and BatchNorm then ReLU act on its value alone."""
+    spec = resnet20_drawing()
+    row = resnet20.row("layer1.0.conv1")
+    unit = resnet20.unit(spec, NO_TRANSFORM, row, channel=3, y=0, x=0)
+    conv = unit["conv"]
+    assert unit["kind"] == "conv" and conv["padding"] == [1, 1] and conv["bias"] is None
+    assert len(conv["channels"]) == 16
+    patch = np.array(conv["patch"])  # 16 x 3 x 3; row 0 and column 0 are the padding
+    assert not patch[:, 0, :].any() and not patch[:, :, 0].any()
+    assert conv["z"] == pytest.approx(unit["value"], rel=1e-4, abs=1e-5)
+    bn, relu = unit["then"]
+    assert (bn["layer"], bn["type"], relu["layer"], relu["type"]) == (
+        "layer1.0.bn1",
+        "BatchNorm2d",
+        "layer1.0.relu",
+        "ReLU",
+    )
+    assert bn["input"] == pytest.approx(unit["value"], abs=1e-6)
+    assert bn["result"] == pytest.approx(bn["value"], rel=1e-4, abs=1e-5)  # the formula holds
+    assert relu["input"] == pytest.approx(bn["value"], abs=1e-6)
+    assert relu["value"] == pytest.approx(max(0.0, bn["value"]), abs=1e-6)
+
+
+def test_unit_after_a_residual_addition_reads_the_sum(resnet20):
+    spec = resnet20_drawing()
+    second_relu = resnet20.row("layer1.0.relu", call=1)
+    unit = resnet20.unit(spec, NO_TRANSFORM, second_relu, channel=0, y=5, x=7)
+    assert unit["kind"] == "elementwise" and unit["source"]["kind"] == "merge"
+    step = unit["step"]
+    assert step["value"] == pytest.approx(max(0.0, step["input"]), abs=1e-6)

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cnnlab.errors import CnnlabError, ConfigError, ModelError
-from cnnlab.explore.explorer import Explorer
+from cnnlab.explore.explorer import DEFAULT_MAX_CHANNELS, Explorer
 from cnnlab.explore.inputs import mapping, parse_input, parse_transform, refused, whole
 
 STATIC = Path(__file__).parent / "static"
@@ -155,7 +155,9 @@ def create_app(explorer: Explorer, allowed_hosts: list[str] | None = None) -> St
             "maps": _flag(body, "maps", True),
             "raw": _flag(body, "raw", False),
             "layers": layers,
-            "max_channels": whole(body, "max_channels", 0) if "max_channels" in body else 64,
+            "max_channels": (
+                whole(body, "max_channels", 0) if "max_channels" in body else DEFAULT_MAX_CHANNELS
+            ),
             "top_k": whole(body, "top_k", 1) if "top_k" in body else None,
         }
         return await run_in_threadpool(lambda: explorer.forward(spec, transform, **options))
