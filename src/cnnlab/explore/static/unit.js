@@ -79,7 +79,7 @@ function renderExplanation(panel, unit) {
   children.push(element("div", {
     text: field.whole
       ? `Receptive field: the whole ${inH}×${inW} input (outlined on “What the model sees”).`
-      : `Receptive field: ${fieldText(field.size[0] === field.size[1] ? field.size[0] : field.size)} input pixels, rows ${rangeText(field, "rows")}, columns ${rangeText(field, "cols")} of the ${inH}×${inW} input (outlined on “What the model sees”).`,
+      : `Receptive field: ${fmt(field.size[0], 0)}×${fmt(field.size[1], 0)} input pixels, rows ${rangeText(field, "rows")}, columns ${rangeText(field, "cols")} of the ${inH}×${inW} input (outlined on “What the model sees”).`,
   }));
   const from = unit.source ? sourceName(unit.source) : "its input";
   if (unit.kind === "conv") children.push(...convExplanation(unit, from));
