@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := runs/lenet5-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup train test lint
+.PHONY: setup browser train test lint
 
 # torch is pinned through constraints.txt to the local CPU build (see constraints.txt)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,explore]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -20,9 +20,20 @@ train: setup
 	$(BIN)/cnnlab data fetch mnist
 	$(BIN)/cnnlab train lenet5 --data mnist --out $(RUN)
 
-test: setup
+# The page test (tests/explore/test_explore_browser.py) drives Debian's chromium through
+# playwright; browsers are never downloaded (no `playwright install`). Installed when root
+# with apt-get; otherwise one line says so and that test is skipped.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			>/dev/null) || echo "chromium could not be installed: the page test will be skipped"; \
+	else echo "no $(CHROMIUM) (as root: apt-get install chromium): the page test will be skipped"; fi
+
+test: setup browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

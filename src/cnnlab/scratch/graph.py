@@ -16,7 +16,7 @@ module's input) receives the *sum* of their gradients, and parameter gradients a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,7 +110,12 @@ class GraphNet(Module):
         """The graph of the current mode."""
         return self.graphs[self.training]
 
-    def forward(self, x: np.ndarray, keep_cache: bool | None = None) -> np.ndarray:
+    def forward(
+        self,
+        x: np.ndarray,
+        keep_cache: bool | None = None,
+        observe: Callable[[Node, np.ndarray], None] | None = None,
+    ) -> np.ndarray:
         """Run the graph; returns the logits (``aux_outputs`` gets the other outputs).
 
         Args:
@@ -118,6 +123,8 @@ class GraphNet(Module):
             keep_cache: keep what :meth:`backward` needs; ``False`` (inference) runs the ops
                 under :func:`~cnnlab.scratch.grad_mode.no_grad`, which saves memory and time.
                 Default: whether gradients are enabled.
+            observe: called with each node and its output as soon as it is computed (a
+                later op may reuse the array: copy what must be kept).
         """
         keep_cache = is_grad_enabled() if keep_cache is None else keep_cache
         graph = self.graph
@@ -130,6 +137,8 @@ class GraphNet(Module):
                 if keep_cache:
                     caches[node.name] = cache
                 values[node.name] = out
+                if observe is not None:
+                    observe(node, out)
                 for name in node.inputs:
                     left[name] -= 1
                     if left[name] == 0:

@@ -25,7 +25,7 @@ from cnnlab.viz._inputs import for_display, model_input
 from cnnlab.viz._layers import Layer, capture_outputs, choose_layers, is_conv, model_layers
 
 
-def _spatial(layer: Layer) -> bool:
+def has_maps(layer: Layer) -> bool:
     """A layer whose output is maps larger than 1x1 (a 1x1 map carries no position)."""
     return layer.spatial and layer.output_shape[1:] != (1, 1)
 
@@ -43,7 +43,7 @@ def cam_layer(layers: Sequence[Layer]) -> Layer:
     Raises:
         ConfigError: the model has no conv layer with maps larger than 1x1.
     """
-    convs = [layer for layer in layers if is_conv(layer) and _spatial(layer)]
+    convs = [layer for layer in layers if is_conv(layer) and has_maps(layer)]
     if not convs:
         raise ConfigError("expected a model with a conv layer whose maps are larger than 1x1")
     chosen = convs[-1]
@@ -192,7 +192,7 @@ def class_maps(
     if layer is None:
         chosen = cam_layer(table)
     else:
-        (chosen,) = choose_layers(table, [layer], _spatial, "a layer with maps larger than 1x1")
+        (chosen,) = choose_layers(table, [layer], has_maps, "a layer with maps larger than 1x1")
     cam, saliency, logits = grad_cam(run.model, given.x, chosen, index)
     probabilities = logits.softmax(0)
     predicted = int(probabilities.argmax())
