@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from cnnlab.errors import CnnlabError, ConfigError
-from cnnlab.training.config import ENGINES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnnlab.training.config import (
+    ENGINES,
+    MONITORS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TrainConfig,
+)
 
 _DEFAULTS = TrainConfig()
 
@@ -361,6 +368,7 @@ _TRAIN_OPTIONS = (
     "early_stopping",
     "checkpoint_every",
     "engine",
+    "precision",
     "augment",
     "image_size",
     "channels",
@@ -470,6 +478,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         choices=ENGINES,
         help="torch (autograd) or numpy (cnnlab.scratch, hand-written backward; CPU) "
         f"(default {d.engine})",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=f"fp32, or autocast to bf16 (CPU, CUDA) or fp16 (loss-scaled) (default {d.precision})",
     )
     p.add_argument(
         "--augment",

@@ -13,6 +13,7 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 ENGINES = ("torch", "numpy")
+PRECISIONS = ("fp32", "bf16", "fp16")  # cnnlab.training.precision
 
 
 @dataclass
@@ -44,8 +45,9 @@ class TrainConfig:
     monitor: str = "val_accuracy"
     early_stopping: int = 0
     checkpoint_every: int = 0
-    channels_last: bool = True
+    channels_last: bool = True  # on the CPU and CUDA
     engine: str = "torch"  # "numpy": cnnlab.scratch via cnnlab.bridge (CPU only)
+    precision: str = "fp32"  # "bf16"/"fp16": autocast (cnnlab.training.precision); torch engine
     augment: str = ""  # --augment text (cnnlab.data.augment_spec); "" is none
     image_size: list[int] | None = None  # image folders: [H, W]; None: the model's input
     channels: int | None = None  # image folders: 1 or 3; None: the model's input channels
@@ -75,6 +77,12 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("monitor", self.monitor, MONITORS)
         _choice("engine", self.engine, ENGINES)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.engine == "numpy" and self.precision != "fp32":
+            raise ConfigError(
+                "expected precision fp32 with engine numpy (it computes in float32), "
+                f"received precision={self.precision!r}"
+            )
         if self.engine == "numpy" and self.device not in ("auto", "cpu"):
             raise ConfigError(
                 f"expected device auto or cpu with engine numpy, received device={self.device!r}"

@@ -232,6 +232,7 @@ def run_meta(
         "input_shape": [preprocessing.channels, *preprocessing.input_size],
         "data": config.data,
         "channels_last": config.channels_last,
+        "precision": config.precision,  # the number format it trained in (weights are float32)
     }
 
 
