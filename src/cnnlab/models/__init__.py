@@ -1,3 +1,12 @@
 """The model zoo: importing this package registers every model family."""
 
-from cnnlab.models import alexnet, baseline, googlenet, lenet, nin, resnet, vgg  # noqa: F401
+from cnnlab.models import (  # noqa: F401
+    airbench,
+    alexnet,
+    baseline,
+    googlenet,
+    lenet,
+    nin,
+    resnet,
+    vgg,
+)
