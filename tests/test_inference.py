@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.inference import compute_logits, eval_mode, module_mode
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from cnnlab.training.freezing import apply_freeze, backbone_layers, set_train_mode
 
 

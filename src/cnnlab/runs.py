@@ -92,6 +92,10 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+def _is_precision(value: Any) -> bool:
+    return value in ("fp32", "bf16", "fp16")
+
+
 def _is_dict_or_none(value: Any) -> bool:
     return value is None or isinstance(value, dict)
 
@@ -272,6 +276,8 @@ class RunMeta:
         input_shape: ``(C, H, W)`` the network takes.
         data: the dataset spec trained on (None: unknown).
         channels_last: whether training used channels-last memory.
+        precision: the number format training computed in (``fp32``, ``bf16`` or ``fp16``
+            autocast; the weights are float32 either way).
         data_options: ``load_dataset`` options reproducing the run's data (image folders;
             ``"stream": true`` when the folder was streamed).
         selection: the classes and examples kept, when the run trained on a selection.
@@ -293,6 +299,7 @@ class RunMeta:
     input_shape: tuple[int, int, int]
     data: str | None = None
     channels_last: bool = False
+    precision: str = "fp32"
     data_options: dict[str, Any] = field(default_factory=dict)
     selection: ClassSelection | None = None
     frozen: tuple[str, ...] | None = None
@@ -316,6 +323,7 @@ class RunMeta:
         if self.data is not None:
             data["data"] = self.data
         data["channels_last"] = self.channels_last
+        data["precision"] = self.precision
         if self.selection is not None:
             data["selection"] = self.selection.to_dict()
         if self.frozen is not None:
@@ -371,6 +379,7 @@ class RunMeta:
             input_shape=(shape[0], shape[1], shape[2]),
             data=f.get("data", "a dataset spec (a string)", _optional(_is_str), None),
             channels_last=f.get("channels_last", "true or false", _is_bool, False),
+            precision=f.get("precision", "fp32, bf16 or fp16", _is_precision, "fp32"),
             data_options=dict(f.get("data_options", "an object", _is_dict_or_none, None) or {}),
             selection=None if selection is None else ClassSelection.from_fields(selection),
             frozen=None if frozen is None else tuple(frozen),

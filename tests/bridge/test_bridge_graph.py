@@ -105,11 +105,11 @@ def test_inference_mode_keeps_no_caches() -> None:
         net.backward(np.ones((2, 5)))
 
 
-class WithGelu(nn.Module):
+class WithSiLU(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, 2, 3)
-        self.act = nn.GELU()
+        self.act = nn.SiLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv(x))
@@ -125,8 +125,8 @@ class WithExp(nn.Module):
 
 
 def test_unsupported_layer_names_the_layer_type_and_path() -> None:
-    with pytest.raises(UnsupportedOpError, match=r"received GELU at layer act"):
-        to_scratch(WithGelu())
+    with pytest.raises(UnsupportedOpError, match=r"received SiLU at layer act"):
+        to_scratch(WithSiLU())
 
 
 def test_unsupported_function_names_the_op_and_the_layer() -> None:

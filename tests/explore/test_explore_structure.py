@@ -11,7 +11,7 @@ from cnnlab.explore.explorer import NO_TRANSFORM, Explorer
 from cnnlab.explore.layers import layer_rows
 from cnnlab.explore.structure import Source, trace_structure
 from cnnlab.explore.target import load_target
-from cnnlab.registry import create_model
+from cnnlab.models import create_model
 from explore_helpers import drawing, stroke_of_one
 
 

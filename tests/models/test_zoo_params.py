@@ -75,6 +75,22 @@ REFERENCE = {
     + conv(3, 384, 1024)
     + conv(1, 1024, 1024)
     + conv(1, 1024, 1000),
+    # Jordan 2024 (airbench94): 2x2 whitening conv 24 with bias, three blocks of two bias-free
+    # 3x3 convs + two BatchNorms (64, 256, 256), linear 256 -> 10 without bias
+    "airbench94": conv(2, 3, 24)
+    + conv(3, 24, 64, False)
+    + bn(64)
+    + conv(3, 64, 64, False)
+    + bn(64)
+    + conv(3, 64, 256, False)
+    + bn(256)
+    + conv(3, 256, 256, False)
+    + bn(256)
+    + conv(3, 256, 256, False)
+    + bn(256)
+    + conv(3, 256, 256, False)
+    + bn(256)
+    + 256 * 10,
     "resnet20": cifar_resnet(3),
     "resnet32": cifar_resnet(5),
     "resnet56": cifar_resnet(9),

@@ -33,6 +33,8 @@ def layer_cases() -> dict[str, tuple[snn.Module, tuple[int, ...]]]:
         "lrn": (snn.LocalResponseNorm(3, alpha=0.1, k=1.5), (2, 5, 3, 3)),
         "sigmoid": (snn.Sigmoid(), (3, 4)),
         "tanh": (snn.Tanh(), (3, 4)),
+        "gelu": (snn.GELU(), (3, 4)),
+        "gelu_tanh": (snn.GELU("tanh"), (3, 4)),
         "leaky_relu": (snn.LeakyReLU(0.1), (3, 4)),
         "relu": (snn.ReLU(), (3, 4)),
     }

@@ -16,6 +16,12 @@ ACTIVATIONS = {
     "relu": (F.relu, F.relu_backward, TF.relu),
     "sigmoid": (F.sigmoid, F.sigmoid_backward, torch.sigmoid),
     "tanh": (F.tanh, F.tanh_backward, torch.tanh),
+    "gelu": (F.gelu, F.gelu_backward, TF.gelu),
+    "gelu_tanh": (
+        lambda x: F.gelu(x, "tanh"),
+        F.gelu_backward,
+        lambda t: TF.gelu(t, approximate="tanh"),
+    ),
 }
 
 

@@ -53,6 +53,7 @@ OPS: dict[str, Callable[[Shape, np.random.Generator], snn.Module]] = {
     "leaky_relu": lambda s, rng: snn.LeakyReLU(0.1),
     "sigmoid": lambda s, rng: snn.Sigmoid(),
     "tanh": lambda s, rng: snn.Tanh(),
+    "gelu": lambda s, rng: snn.GELU(),
 }
 OP_INPUT: Shape = (3, 7, 7)
 

@@ -69,6 +69,7 @@ LAYERS: dict[type[nn.Module], LayerFactory] = {
     nn.LeakyReLU: lambda m, dtype, rng: snn.LeakyReLU(m.negative_slope),
     nn.Sigmoid: lambda m, dtype, rng: snn.Sigmoid(),
     nn.Tanh: lambda m, dtype, rng: snn.Tanh(),
+    nn.GELU: lambda m, dtype, rng: snn.GELU(m.approximate),
     nn.MaxPool2d: lambda m, dtype, rng: snn.MaxPool2d(
         m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices, m.ceil_mode
     ),
@@ -185,6 +186,7 @@ FUNCTIONS: dict[Any, Callable[[tuple, dict], Built]] = {
     "sigmoid": _unary(snn.Sigmoid),
     torch.tanh: _unary(snn.Tanh),
     "tanh": _unary(snn.Tanh),
+    F.gelu: lambda args, kwargs: (LayerOp(snn.GELU(kwargs.get("approximate", "none"))), [args[0]]),
     F.adaptive_avg_pool2d: _adaptive_avg_pool2d,
     operator.getitem: _getitem,
     F.pad: _pad,

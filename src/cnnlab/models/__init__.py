@@ -2,7 +2,16 @@
 rest of cnnlab looks models up (:func:`create_model`, :func:`list_models`, ...), so a look-up
 always sees the whole zoo while :mod:`cnnlab.registry` itself imports no model."""
 
-from cnnlab.models import alexnet, baseline, googlenet, lenet, nin, resnet, vgg  # noqa: F401
+from cnnlab.models import (  # noqa: F401
+    airbench,
+    alexnet,
+    baseline,
+    googlenet,
+    lenet,
+    nin,
+    resnet,
+    vgg,
+)
 from cnnlab.registry import (
     ModelEntry,
     create_model,

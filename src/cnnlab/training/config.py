@@ -20,6 +20,8 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 ENGINES = ("torch", "numpy")
+PRECISIONS = ("fp32", "bf16", "fp16")  # cnnlab.training.precision
+
 TRAINING_COMMANDS = ("train", "finetune")
 
 
@@ -186,6 +188,14 @@ class TrainConfig:
             Flag("--engine", parse=str, choices=ENGINES),
         ),
     )
+    precision: str = field(
+        default="fp32",
+        metadata=about(
+            "number format of the forward pass: fp32, or autocast to bf16 (CPU, CUDA) or fp16 "
+            "(CUDA, loss-scaled); the torch engine only (cnnlab.training.precision)",
+            Flag("--precision", parse=str, choices=PRECISIONS),
+        ),
+    )
     augment: str = field(
         default="",
         metadata=about(
@@ -317,6 +327,12 @@ class TrainConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("monitor", self.monitor, MONITORS)
         _choice("engine", self.engine, ENGINES)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.engine == "numpy" and self.precision != "fp32":
+            raise ConfigError(
+                "expected precision fp32 with engine numpy (it computes in float32), "
+                f"received precision={self.precision!r}"
+            )
         if self.engine == "numpy" and self.device not in ("auto", "cpu"):
             raise ConfigError(
                 f"expected device auto or cpu with engine numpy, received device={self.device!r}"

@@ -23,6 +23,7 @@ from cnnlab.models._base import aux_loss_weight
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.freezing import param_groups, set_train_mode
 from cnnlab.training.optim import build_optimizer, build_scheduler
+from cnnlab.training.precision import Precision
 
 
 class Engine(Protocol):
@@ -65,20 +66,26 @@ class Engine(Protocol):
         """Load a ``state_dict`` written by :meth:`model_state` (by either engine)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Optimizer, schedule and engine RNG state (checkpointable: tensors and JSON)."""
+        """Optimizer, schedule, loss scaler and engine RNG state (checkpointable: tensors and
+        JSON)."""
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (extra keys are ignored)."""
 
 
 class TorchEngine:
-    """Autograd and ``torch.optim`` (channels-last memory on the CPU when configured)."""
+    """Autograd and ``torch.optim``, in the configured precision (autocast, and loss scaling for
+    fp16: :mod:`cnnlab.training.precision`), with channels-last memory on the CPU and on CUDA
+    when configured."""
 
     def __init__(
         self, model: nn.Module, config: TrainConfig, device: torch.device, steps_per_epoch: int
     ) -> None:
         self.device = device
-        self.channels_last = config.channels_last and device.type == "cpu"
+        self.precision = Precision(config.precision, device)  # refuses what the device cannot do
+        if device.type == "cuda":  # fastest convolution kernels per shape (docs/distributed.md)
+            torch.backends.cudnn.benchmark = True
+        self.channels_last = config.channels_last and device.type in ("cpu", "cuda")
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = model.to(device=device, memory_format=memory_format)
         groups = param_groups(self.model, config.lr, config.lr_backbone)  # trainable only
@@ -91,22 +98,22 @@ class TorchEngine:
         set_train_mode(self.model)  # frozen BatchNorm layers stay in eval mode
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-        logits = self.model(to_model_layout(x, self.channels_last))
         smoothing = self.label_smoothing
-        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
-        for aux in getattr(self.model, "aux_outputs", ()):  # GoogLeNet's side classifiers
-            loss = loss + aux_loss_weight(self.model) * F.cross_entropy(
-                aux, y, label_smoothing=smoothing
-            )
+        with self.precision.autocast():  # fp32: no-op; bf16/fp16: the forward pass and the loss
+            logits = self.model(to_model_layout(x, self.channels_last))
+            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            for aux in getattr(self.model, "aux_outputs", ()):  # GoogLeNet's side classifiers
+                loss = loss + aux_loss_weight(self.model) * F.cross_entropy(
+                    aux, y, label_smoothing=smoothing
+                )
         self._loss = loss
         return loss.item(), int((logits.argmax(1) == y).sum())
 
     def step(self) -> None:
         assert self._loss is not None, "step() needs a forward_loss() first"
         self.optimizer.zero_grad(set_to_none=True)
-        self._loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        self.precision.backward(self._loss)  # fp16: scaled
+        self.precision.step(self.optimizer, self.scheduler)  # fp16: skipped on inf/NaN gradients
         self._loss = None
 
     @property
@@ -125,11 +132,16 @@ class TorchEngine:
         self.model.load_state_dict(state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            **self.precision.state_dict(),  # fp16: the loss scaler ("grad_scaler")
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.precision.load_state_dict(state)
 
 
 def build_engine(

@@ -214,6 +214,7 @@ def _run_meta(
         input_shape=(start.preprocessing.channels, *start.preprocessing.input_size),
         data=config.data,
         channels_last=config.channels_last,
+        precision=config.precision,
         data_options=recorded_data_options(data_options, splits),
         selection=_selection(config),
         frozen=start.frozen,

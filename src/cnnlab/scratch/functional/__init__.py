@@ -5,6 +5,8 @@ Backward functions *return* gradients; summing gradients of a tensor used more t
 """
 
 from cnnlab.scratch.functional.activations import (
+    gelu,
+    gelu_backward,
     leaky_relu,
     leaky_relu_backward,
     relu,
@@ -100,6 +102,8 @@ __all__ = [
     "dropout",
     "dropout_backward",
     "flatten",
+    "gelu",
+    "gelu_backward",
     "getitem_backward",
     "im2col",
     "leaky_relu",

@@ -1,6 +1,6 @@
 """Layers with torch.nn's names, signatures and state_dict keys, and hand-written backward."""
 
-from cnnlab.scratch.nn.activation import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from cnnlab.scratch.nn.activation import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 from cnnlab.scratch.nn.conv import Conv2d
 from cnnlab.scratch.nn.dropout import Dropout
 from cnnlab.scratch.nn.flatten import Flatten
@@ -12,6 +12,7 @@ from cnnlab.scratch.nn.parameter import Parameter
 from cnnlab.scratch.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
+    "GELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm1d",

@@ -1,4 +1,5 @@
-"""Activation layers: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh`` (all shape ``(*) -> (*)``)."""
+"""Activation layers: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``, ``GELU`` (all shape
+``(*) -> (*)``)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,33 @@ class Tanh(Module):
 
     def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
         return F.tanh_backward(grad_out, self._saved())
+
+
+class GELU(Module):
+    """Gaussian error linear unit, exact (``approximate="none"``) or its tanh form.
+
+    Shape:
+        ``(*) -> (*)``.
+
+    Raises:
+        ValueError: ``approximate`` other than ``"none"`` or ``"tanh"``.
+    """
+
+    elementwise = True
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in F.GELU_APPROXIMATIONS:
+            raise ValueError(f"approximate={approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, cache = F.gelu(x, self.approximate)
+        self._save_for_backward(cache)
+        return out
+
+    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
+        return F.gelu_backward(grad_out, self._saved())
 
 
 class Identity(Module):
