@@ -16,7 +16,7 @@ from cnnlab.evaluation.predict import predict
 from cnnlab.explore.api import STATIC
 from cnnlab.explore.explorer import Explorer
 from cnnlab.explore.target import load_target
-from cnnlab.training.run import load_run
+from cnnlab.runs import load_run
 from cnnlab.viz._tiles import standardise_maps
 from cnnlab.viz.cam import class_maps
 from explore_helpers import drawing, floats, stroke_of_one, uint8s
