@@ -32,7 +32,7 @@ LAYERS: dict[str, float] = {
     "models": 3,
     "analysis": 4,
     "data": 4,
-    "inference": 4,
+    "inference": 2.5,
     "training.config": 4.5,
     "training.checkpoint": 4.5,
     "training.history": 4.5,
