@@ -201,10 +201,10 @@ class Explorer:
         if run is None:
             self._examples = _Examples(reason="an untrained model has no test split")
             return self._examples
-        from cnnlab.evaluation.evaluate import load_split
+        from cnnlab.evaluation.inputs import DataSelection, load_split
 
         try:
-            spec, split = load_split(run, cache_dir=self.cache_dir)
+            spec, split = load_split(run, DataSelection(), cache_dir=self.cache_dir)
         except CnnlabError as exc:
             self._examples = _Examples(reason=f"the run's test split cannot be loaded: {exc}")
             return self._examples
