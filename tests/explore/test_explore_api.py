@@ -61,7 +61,7 @@ def post(client, path: str, body: dict) -> dict:
 
 def test_model_info_lists_every_summary_row_in_order(client, run):
     info = client.get("/api/model").json()
-    expected = summary(run.model, tuple(run.meta["input_shape"])).to_dict()["layers"]
+    expected = summary(run.model, tuple(run.meta.input_shape)).to_dict()["layers"]
     assert [row["name"] for row in info["layers"]] == [row["name"] for row in expected]
     for row, want in zip(info["layers"], expected):
         for key in ("type", "output_shape", "params", "macs", "receptive_field", "jump", "start"):
