@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.cli_launch import add_launch_options, add_timeout_option, rank_prefix, run_command
+from cnnlab.errors import CnnlabError, ConfigError, ReportedError
 from cnnlab.training.config import ENGINES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 _DEFAULTS = TrainConfig()
@@ -361,6 +362,7 @@ _TRAIN_OPTIONS = (
     "early_stopping",
     "checkpoint_every",
     "engine",
+    "sync_bn",
     "augment",
     "image_size",
     "channels",
@@ -472,6 +474,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         f"(default {d.engine})",
     )
     p.add_argument(
+        "--sync-bn",
+        dest="sync_bn",
+        action="store_true",
+        default=None,
+        help="several CUDA processes: BatchNorm statistics over the global batch (SyncBatchNorm)",
+    )
+    p.add_argument(
         "--augment",
         metavar="SPEC",
         help="random augmentation of training batches, Keras ImageDataGenerator style, e.g. "
@@ -558,6 +567,7 @@ def _add_transfer_parsers(sub: Any) -> None:
     progress.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--cache-dir", dest="cache_dir", help="dataset and feature cache")
     p.add_argument("--json", action="store_true", help="print history and test metrics as JSON")
+    add_launch_options(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("ensemble", help="several runs combined, each member's accuracy and theirs")
@@ -719,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--cache-dir", dest="cache_dir", help="dataset cache (default ~/.cache/cnnlab)")
     p.add_argument("--json", action="store_true", help="print history and test metrics as JSON")
+    add_launch_options(p)
     p.set_defaults(func=cmd_train)
 
     _add_transfer_parsers(sub)
@@ -750,6 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream_options(p)
     p.add_argument("--cache-dir", dest="cache_dir")
     p.add_argument("--json", action="store_true")
+    add_timeout_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify image files")
@@ -791,13 +803,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return args.func(args)
+            return run_command(args, argv)  # --nproc, torchrun's process group, or as it is
+    except ReportedError:  # another process printed it
+        return 2
     except CnnlabError as exc:
-        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        print(f"cnnlab: error: {rank_prefix()}{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)

@@ -22,6 +22,7 @@ from cnnlab.evaluation.metrics import (
 )
 from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
 from cnnlab.inference import compute_logits
+from cnnlab.training.distributed import current
 from cnnlab.training.run import Run, load_run
 
 
@@ -190,13 +191,19 @@ def evaluate(
     crop = crop_size_for(tta, run.preprocessing, network_input, crop_size)  # checks before work
     spec, dataset = load_split(run, data, split, cache_dir, classes, stream, workers)
     labels = dataset.labels
+    shared = current()  # under torchrun each process computes a part; all get every row
     if tta == "none":
-        single = compute_logits(run.model, dataset, run.preprocessing, batch_size).log_softmax(1)
+        single = shared.gather_rows(
+            dataset, lambda part: compute_logits(run.model, part, run.preprocessing, batch_size)
+        ).log_softmax(1)
         log_probs, tta_info = single, None
     else:
         views = tta_views(tta, run.preprocessing, crop)
-        single, log_probs = tta_log_probabilities(
-            run.model, dataset, run.preprocessing, views, batch_size
+        single, log_probs = shared.gather_rows(
+            dataset,
+            lambda part: tta_log_probabilities(
+                run.model, part, run.preprocessing, views, batch_size
+            ),
         )
         tta_info = {
             "mode": tta,

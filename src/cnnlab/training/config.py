@@ -46,6 +46,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     channels_last: bool = True
     engine: str = "torch"  # "numpy": cnnlab.scratch via cnnlab.bridge (CPU only)
+    sync_bn: bool = False  # several CUDA processes: BatchNorm statistics of the global batch
     augment: str = ""  # --augment text (cnnlab.data.augment_spec); "" is none
     image_size: list[int] | None = None  # image folders: [H, W]; None: the model's input
     channels: int | None = None  # image folders: 1 or 3; None: the model's input channels
@@ -122,6 +123,8 @@ class TrainConfig:
         workers = self.workers
         if workers is not None and (type(workers) is not int or workers < 0):
             raise ConfigError(expected("a whole number of workers >= 0", workers=workers))
+        if self.sync_bn not in (True, False):
+            raise ConfigError(expected("sync_bn true or false", sync_bn=self.sync_bn))
         if self.channels not in (None, 1, 3):
             raise ConfigError(
                 f"expected channels 1 (grey-scale) or 3 (RGB), received channels={self.channels!r}"

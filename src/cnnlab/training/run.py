@@ -28,11 +28,19 @@ from cnnlab.data.preprocess import Preprocessing, fit_preprocessing
 from cnnlab.data.selection import select
 from cnnlab.errors import CheckpointError, ConfigError, ModelError
 from cnnlab.fileio import atomic_write_json
-from cnnlab.inference import resolve_device
 from cnnlab.registry import create_model
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.distributed import (
+    Distributed,
+    check_resumed_world,
+    check_training,
+    launch_meta,
+    prepare_model,
+    seed_ranks,
+    session,
+)
 from cnnlab.training.freezing import apply_freeze
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
@@ -86,20 +94,35 @@ def fit(
     Returns:
         The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
     """
-    if resume is not None:
-        run_dir, config = Path(resume), _resumed_config(Path(resume), options)
-    else:
-        if model is None or data is None:
-            raise ConfigError("expected a model name and data to train on, received none")
-        spec = resolve_data_spec(data if isinstance(data, str) else data.name)
-        config = TrainConfig(model=model, data=spec, **options)
-        run_dir = Path(out) if out is not None else None
-        if run_dir is not None:
-            ensure_new_run_dir(run_dir)
-    saved_meta = read_run_config(run_dir).get("meta") if resume is not None else None
+    with session() as dist:  # a torchrun launch's process group (one process: nothing)
+        return _train(
+            model, data, out, resume, list(callbacks), verbose, progress, cache_dir, options, dist
+        )
+
+
+def _train(
+    model: str | None,
+    data: str | DatasetSplits | None,
+    out: str | Path | None,
+    resume: str | Path | None,
+    callbacks: list[Callback],
+    verbose: bool,
+    progress: bool | None,
+    cache_dir: str | Path | None,
+    options: dict[str, Any],
+    dist: Distributed,
+) -> History:
+    dist.check_same("training options", {"model": model, **_same_everywhere(options)})
+    # rank 0 decides (creates the run folder, reads a resumed run) and tells the others
+    run_dir, config, saved_meta = dist.decide(
+        lambda: _start_run(model, data, out, resume, options, dist)
+    )
+    resume = run_dir if saved_meta is not None else None
     data_options = folder_options(config, saved_meta)
     if isinstance(data, str) or data is None:
-        splits = load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
+        splits = dist.main_first(  # rank 0 fills the cache, the others read it
+            lambda: load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
+        )
     else:
         splits = data
     splits = select(splits, config.classes, config.per_class, config.seed)  # --classes ...
@@ -109,12 +132,13 @@ def fit(
     net = create_model(
         config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
     )
+    net = prepare_model(net, config, dist)  # --sync-bn
     preprocessing, transfer_meta = _network_start(net, splits, config, saved_meta)
     meta = run_meta(net, splits, preprocessing, config)
-    meta.update(transfer_meta)
+    meta.update(transfer_meta, **launch_meta(dist))
     augmenter, augment_meta = build_augmenter(config, splits.train, saved_meta)
     meta.update(augment_meta, data_options=recorded_data_options(data_options, splits))
-    if run_dir is not None and resume is None:
+    if run_dir is not None and resume is None and dist.is_main:
         atomic_write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "meta": meta})
     inputs = (net, splits, preprocessing, config)
     if config.cache_features:  # the head trains on the frozen backbone's cached features
@@ -122,26 +146,86 @@ def fit(
 
         if resume is not None and (run_dir / LAST).is_file():
             net.load_state_dict(load_checkpoint(run_dir / LAST).model_state)
-        inputs = feature_training(net, splits, preprocessing, config, cache_dir, verbose)
+        inputs = dist.main_first(
+            lambda: feature_training(
+                net, splits, preprocessing, config, cache_dir, verbose and dist.is_main
+            )
+        )
+    seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
     trainer = Trainer(
         *inputs,
-        resolve_device(config.device),
-        callbacks=[*_builtin_callbacks(run_dir, config), *callbacks],
+        dist.device(config.device),
+        callbacks=[*_builtin_callbacks(run_dir if dist.is_main else None, config), *callbacks],
         checkpoint_path=run_dir / LAST if run_dir is not None else None,
         meta=meta,
-        log=_stderr if verbose else None,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        log=_stderr if verbose and dist.is_main else None,
+        progress=(sys.stderr.isatty() if progress is None else progress) and dist.is_main,
         augmenter=augmenter,
+        dist=dist,
     )
-    if resume is not None and (run_dir / LAST).is_file():
+    if resume is not None and dist.broadcast((run_dir / LAST).is_file()):
         trainer.restore(run_dir / LAST)
+        if dist.restart_count and verbose and dist.is_main:
+            _stderr(
+                f"restart {dist.restart_count} of the {dist.world_size} processes: continuing "
+                f"{run_dir} from epoch {trainer.epoch + 1}, batch {trainer.batches_done + 1}"
+            )
     # (a run killed before its first checkpoint restarts from the beginning: same seed, same run)
     history = trainer.fit()
-    if run_dir is not None:
+    if run_dir is not None and dist.is_main:
         from cnnlab.viz.plots import plot_history
 
         plot_history(history, run_dir / CURVES, title=f"{config.model} on {config.data}")
+    dist.barrier()  # the run's files are complete before any process reads them
     return history
+
+
+def _start_run(
+    model: str | None,
+    data: str | DatasetSplits | None,
+    out: str | Path | None,
+    resume: str | Path | None,
+    options: dict[str, Any],
+    dist: Distributed,
+) -> tuple[Path | None, TrainConfig, dict[str, Any] | None]:
+    """Rank 0's decision: the run folder, the config and (for a resumed run) its saved
+    metadata. A torchrun restart of the job that started ``out`` continues it.
+
+    Raises:
+        ConfigError: no model or data, an existing run at ``out``, options that cannot change
+            on resume, another world size than the resumed run's, or what cannot run on
+            ``dist.world_size`` processes.
+    """
+    if resume is None and out is not None and restarted_run(Path(out), dist):
+        resume, options = out, {}  # the same command line: the saved config is its config
+    if resume is not None:
+        run_dir, config = Path(resume), _resumed_config(Path(resume), options)
+        saved_meta = read_run_config(run_dir).get("meta") or {}
+        check_resumed_world(saved_meta, run_dir, dist.world_size)
+    else:
+        if model is None or data is None:
+            raise ConfigError("expected a model name and data to train on, received none")
+        spec = resolve_data_spec(data if isinstance(data, str) else data.name)
+        config = TrainConfig(model=model, data=spec, **options)
+        run_dir, saved_meta = (Path(out) if out is not None else None), None
+    check_training(config, dist.world_size, dist.device(config.device))
+    if run_dir is not None and saved_meta is None:
+        ensure_new_run_dir(run_dir)
+    return run_dir, config, saved_meta
+
+
+def restarted_run(out: Path, dist: Distributed) -> bool:
+    """True when torchrun restarted the processes of the job that started the run at
+    ``out`` (it records the job's id): the restarted processes continue it."""
+    if not dist.restart_count or dist.run_id is None or not (out / CONFIG_FILE).is_file():
+        return False
+    saved = read_run_config(out).get("meta") or {}
+    return saved.get("torchelastic_run_id") == dist.run_id
+
+
+def _same_everywhere(options: dict[str, Any]) -> dict[str, Any]:
+    """The options every process of a run must share (decoding workers may differ)."""
+    return {name: value for name, value in options.items() if name != "workers"}
 
 
 def _network_start(
