@@ -105,7 +105,8 @@ def _launch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = _preflight(args)
     device = resolve_device(config.device)
     check_training(config, args.nproc, device)
-    launch(argv, dataclasses.replace(options, cuda=device.type == "cuda"))
+    run = getattr(args, "resume", None) or args.out
+    launch(argv, dataclasses.replace(options, cuda=device.type == "cuda"), run)
     return 0
 
 

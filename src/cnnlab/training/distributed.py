@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ from cnnlab.training.launch import (
 )
 
 T = TypeVar("T")
+AGENT_GRACE = 10.0  # seconds a failed process waits for torchrun's agent to stop it
 Rows = torch.Tensor | tuple[torch.Tensor, ...]
 
 
@@ -272,12 +274,21 @@ def session(timeout: float | None = None) -> Iterator[Distributed]:
         return
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     _join(timeout)
+    ctx = current()
     try:
-        ctx = current()
         warning = oversubscription(ctx.local_world_size, cpu_cores())
         if ctx.is_main and warning and not torch.cuda.is_available():
             warnings.warn(warning, stacklevel=3)
         yield ctx
+    except CnnlabError:
+        raise
+    except BaseException:
+        if ctx.active and "TORCHELASTIC_RUN_ID" in os.environ:
+            # most often a peer died and the exchange with it failed: torchrun's agent stops
+            # this process in a moment and reports the peer (and restarts the group, if it
+            # may); only if it does not is this process's error worth showing
+            time.sleep(AGENT_GRACE)
+        raise
     finally:
         dist.destroy_process_group()
 
@@ -310,6 +321,27 @@ def shard(batch: torch.Tensor, ctx: Distributed) -> torch.Tensor:
         ``(B,) -> (ceil((B - rank) / W),)``; empty when ``B <= rank`` (an uneven last batch).
     """
     return batch[ctx.rank :: ctx.world_size]
+
+
+def local_batches(
+    order: torch.Tensor, batch_size: int, ctx: Distributed
+) -> tuple[list[tuple[torch.Tensor, int]], int]:
+    """This rank's share of every global batch of ``order`` (the examples still to train on
+    this epoch, in the seeded order).
+
+    Every full global batch gives the rank the same number of examples, the last one as many
+    or fewer, so the shares laid end to end split back into the shares by that number: a
+    split's ``batches(share_size, torch.cat(shares))`` yields exactly the non-empty shares.
+
+    Returns:
+        ``([(share, size of its global batch), ...], share size of a full batch)``.
+
+    Shape:
+        ``order``: ``(n,)`` int64; each share ``(k,)`` with ``k <= share size`` (0 when the
+        last batch has fewer examples than ``rank + 1``).
+    """
+    shares = [(shard(batch, ctx), len(batch)) for batch in order.split(batch_size)]
+    return shares, len(range(ctx.rank, batch_size, ctx.world_size))
 
 
 def rank_seed(seed: int, rank: int) -> int:

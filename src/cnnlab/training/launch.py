@@ -24,6 +24,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cnnlab.errors import ConfigError, DistributedError, ReportedError
 
@@ -83,6 +84,17 @@ class LaunchOptions:
             _check_port_free(self.port)
 
 
+def _root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The failure to report: a worker killed by a signal or crashed, before the others that
+    stopped because of it; a user error (exit status 2) only when all are."""
+
+    def weight(rank: int) -> tuple[bool, float]:
+        return failures[rank].exitcode == 2, failures[rank].timestamp
+
+    rank = min(failures, key=weight)
+    return rank, failures[rank]
+
+
 def oversubscription(processes: int, cores: int) -> str | None:
     """The warning for ``processes`` CPU training processes on ``cores`` cores, if too many."""
     if processes <= cores:
@@ -133,9 +145,10 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return kept
 
 
-def launch(argv: Sequence[str], options: LaunchOptions) -> None:
+def launch(argv: Sequence[str], options: LaunchOptions, run: str | None = None) -> None:
     """Start ``options.nproc`` workers running ``python -m cnnlab ARGV`` (ARGV without the
-    launch options) under torchrun's elastic agent, and wait for them.
+    launch options) under torchrun's elastic agent, and wait for them. ``run`` is the run
+    folder (named in the message when the workers fail).
 
     Workers use ``max(1, cores // nproc)`` threads each on the CPU unless ``OMP_NUM_THREADS``
     says otherwise.
@@ -169,11 +182,11 @@ def launch(argv: Sequence[str], options: LaunchOptions) -> None:
     command = ["-u", "-m", "cnnlab", *worker_argv(argv)]
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
-    quiet.setLevel(logging.ERROR if options.max_restarts == 0 else logging.WARNING)
+    quiet.setLevel(logging.CRITICAL)  # failures are reported below, restarts by rank 0
     try:
         elastic_launch(config, sys.executable)(*command)
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
+        rank, failure = _root_failure(exc.failures)
         if failure.exitcode == 2:  # a user error: the worker printed its one line
             raise ReportedError(f"rank {rank} stopped with a user error") from None
         cause = (
@@ -182,10 +195,11 @@ def launch(argv: Sequence[str], options: LaunchOptions) -> None:
             else f"exit {failure.exitcode}"
         )
         restarts = options.max_restarts
+        resume = f"cnnlab train --resume {run or 'RUN'} --nproc {options.nproc}"
         raise DistributedError(
             f"expected {options.nproc} training processes to finish, received rank {rank} "
-            f"stopped by {cause} with no restart left (--max-restarts {restarts}); the last "
-            f"checkpoint is kept: continue with --resume RUN --nproc {options.nproc}"
+            f"stopped by {cause} with no restart left (--max-restarts {restarts}); the run's "
+            f"last checkpoint is kept: continue with {resume}"
         ) from None
     except (RendezvousError, RuntimeError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -32,7 +32,7 @@ from cnnlab.errors import CheckpointError, TrainingError
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.distributed import Distributed, shard
+from cnnlab.training.distributed import Distributed, local_batches
 from cnnlab.training.engine import build_engine
 from cnnlab.training.history import History
 from cnnlab.training.progress import EpochProgress
@@ -190,21 +190,20 @@ class Trainer:
         """
         size = self.config.batch_size
         order = epoch_order(len(self.train_labels), self.config.seed, self.epoch)
-        global_batches = order[self.batches_done * size :].split(size)
-        shares = [shard(batch, self.dist) for batch in global_batches]
+        shares, share_size = local_batches(order[self.batches_done * size :], size, self.dist)
         if not shares:
             return
-        # every full global batch gives this rank the same number of examples; the last one
-        # gives it as many or fewer, so the concatenated shares split back into the shares
-        share_size = len(shard(torch.arange(size), self.dist))
-        images = self.train_split.batches(share_size, torch.cat(shares))
-        for batch, share in zip(global_batches, shares):
-            yield share, next(images) if len(share) else self._no_images(), len(batch)
+        images = self.train_split.batches(share_size, torch.cat([s for s, _ in shares]))
+        for share, global_size in shares:
+            yield share, next(images) if len(share) else self._no_images(), global_size
 
     def _no_images(self) -> torch.Tensor:
         """A batch of no images (this rank's share of a last batch smaller than the world).
-        Shape: ``(0, C, H, W)`` uint8."""
-        return self.train_split.take(torch.zeros(1, dtype=torch.int64))[:0]
+        Shape: ``(0, C, H, W)`` uint8 (``(0, ...)`` for cached features)."""
+        split = self.train_split
+        if split.streamed:  # nothing to decode
+            return torch.empty((0, *split.image_shape), dtype=torch.uint8)
+        return split.take(torch.zeros(0, dtype=torch.int64))
 
     def _train_step(self, batch: torch.Tensor, images: torch.Tensor, global_size: int) -> float:
         """One optimisation step on the examples ``batch`` (indices into the training split,
@@ -297,10 +296,11 @@ class Trainer:
             **self.engine.state_dict(),  # optimizer, scheduler (and the NumPy engine's RNG)
             "callbacks": {cb.key: cb.state_dict() for cb in self.callbacks},
             "history": self.history.to_dict(),
-            "rng": rng[0],
         }
-        if self.dist.active:
+        if self.dist.active:  # each rank's random stream, in rank order
             training["rng_by_rank"] = rng
+        else:
+            training["rng"] = rng[0]
         meta = {**self.meta, "epoch": self.epoch, "step": self.batches_done}
         state = self.engine.model_state()
         save_checkpoint(self.checkpoint_path, Checkpoint(state, meta, training))
