@@ -105,17 +105,21 @@ def _launch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = _preflight(args)
     device = resolve_device(config.device)
     check_training(config, args.nproc, device)
+    if getattr(args, "resume", None) is None:
+        from cnnlab.training.run import ensure_new_run_dir
+
+        ensure_new_run_dir(Path(args.out))  # the workers' rank 0 then finds it empty
     run = getattr(args, "resume", None) or args.out
     launch(argv, dataclasses.replace(options, cuda=device.type == "cuda"), run)
     return 0
 
 
 def _preflight(args: argparse.Namespace) -> Any:
-    """What can be refused before any process starts: the training options, a resumed run's
-    world size, an existing run at ``--out``. Returns the (partial) training config."""
+    """What can be refused before any process starts: the training options and a resumed
+    run's world size. Returns the (partial) training config."""
     from cnnlab.training.config import TrainConfig
     from cnnlab.training.distributed import check_resumed_world
-    from cnnlab.training.run import ensure_new_run_dir, read_run_config
+    from cnnlab.training.run import read_run_config
 
     names = {field.name for field in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
@@ -135,6 +139,4 @@ def _preflight(args: argparse.Namespace) -> Any:
     else:  # finetune: the model and freeze come from the source run, checked by the workers
         shared = ("engine", "sync_bn", "batch_size", "device")
         config = TrainConfig(**{k: given[k] for k in shared if k in given})
-    if getattr(args, "out", None) is not None:
-        ensure_new_run_dir(Path(args.out))
     return config
