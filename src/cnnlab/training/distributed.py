@@ -277,7 +277,7 @@ def session(timeout: float | None = None) -> Iterator[Distributed]:
     ctx = current()
     try:
         warning = oversubscription(ctx.local_world_size, cpu_cores())
-        if ctx.is_main and warning and not torch.cuda.is_available():
+        if ctx.is_main and not ctx.restart_count and warning and not torch.cuda.is_available():
             warnings.warn(warning, stacklevel=3)
         yield ctx
     except CnnlabError:
@@ -302,8 +302,18 @@ def _join(timeout: float) -> None:
     if cuda:
         torch.cuda.set_device(int(env.get("LOCAL_RANK", 0)))
     try:
+        wait = timedelta(seconds=timeout)
+        store, rank, world = next(dist.rendezvous("env://", timeout=wait))
+        # torchrun's agent keeps its store when it restarts the processes: a prefix per
+        # restart keeps the new processes from reading the old ones' keys (their addresses)
+        restart = env.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = dist.PrefixStore(f"cnnlab/restart-{restart}/", store)
         dist.init_process_group(
-            "cpu:gloo,cuda:nccl" if cuda else "gloo", timeout=timedelta(seconds=timeout)
+            "cpu:gloo,cuda:nccl" if cuda else "gloo",
+            store=store,
+            rank=rank,
+            world_size=world,
+            timeout=wait,
         )
     except (RuntimeError, ValueError, OSError) as exc:  # DistStoreError is a RuntimeError
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -413,6 +423,36 @@ def wrap_for_training(model: nn.Module, device: torch.device) -> nn.Module:
     return DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None
     )
+
+
+def settle_buckets(replica: nn.Module, x: torch.Tensor) -> None:
+    """One forward and backward of a zero loss through a fresh DDP ``replica``, leaving every
+    weight, buffer, gradient and random state as it was.
+
+    DDP all-reduces its first backward's gradients in one bucket, then regroups them into
+    buckets in the order they became ready. With 3 or more processes the summation order of
+    an element depends on where it lies in its bucket, so a run resumed mid-way (whose first
+    step would use the first grouping) would round differently from the run it continues.
+    After this call every training step, fresh or resumed, uses the regrouped buckets: the
+    same sums, bitwise.
+
+    Shape:
+        ``x``: a model input batch ``(N, C, H, W)`` (its values do not matter).
+    """
+    module = replica.module
+    buffers = [b.clone() for b in module.buffers()]
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    outputs = [replica(x), *getattr(module, "aux_outputs", ())]  # GoogLeNet's side heads
+    sum(o.sum() for o in outputs).mul(0.0).backward()
+    for param in module.parameters():
+        param.grad = None
+    with torch.no_grad():
+        for buffer, saved in zip(module.buffers(), buffers):
+            buffer.copy_(saved)
+    torch.set_rng_state(rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state_all(cuda_rng)
 
 
 def launch_meta(ctx: Distributed) -> dict[str, Any]:

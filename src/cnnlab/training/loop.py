@@ -29,10 +29,11 @@ from cnnlab.data.augment import Augmenter
 from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import CheckpointError, TrainingError
+from cnnlab.inference import to_model_layout
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.distributed import Distributed, local_batches
+from cnnlab.training.distributed import Distributed, local_batches, settle_buckets
 from cnnlab.training.engine import build_engine
 from cnnlab.training.history import History
 from cnnlab.training.progress import EpochProgress
@@ -152,6 +153,7 @@ class Trainer:
         self.stop_training = False
         self.epoch, self.batches_done = 0, 0
         self.totals = EpochTotals()
+        self._settled = False
 
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> History:
@@ -217,6 +219,9 @@ class Trainer:
         x = self.preprocessing(images)  # N x C x H' x W', float, padded and normalised
         y = self.train_labels[batch]
         if self.dist.active:
+            if not self._settled:  # the same gradient buckets for every step: bitwise resumes
+                settle_buckets(self.engine.replica, to_model_layout(x, self.engine.channels_last))
+                self._settled = True
             value, correct = self.engine.forward_loss(x, y, global_batch=global_size)
             # each value is the process's loss term times W: their mean is the batch's loss
             total, correct = self.dist.sum([value, correct])
