@@ -175,7 +175,7 @@ def launch(argv: Sequence[str], options: LaunchOptions, run: str | None = None) 
         role="cnnlab",
         rdzv_backend="c10d",
         rdzv_endpoint=f"127.0.0.1:{options.port or 0}",
-        rdzv_configs={"timeout": JOIN_TIMEOUT},
+        rdzv_configs={"join_timeout": int(JOIN_TIMEOUT)},
         max_restarts=options.max_restarts,
         monitor_interval=0.1,
     )
