@@ -93,6 +93,11 @@ def fit(
 
     Returns:
         The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
+
+    Under torchrun every process calls ``fit`` with the same arguments and they train one
+    run together (:mod:`cnnlab.training.distributed`, ``docs/distributed.md``): the callbacks
+    run in every process, rank 0 writes the run, and every process returns the same history.
+    A torchrun restart of the job that started ``out`` continues that run.
     """
     with session() as dist:  # a torchrun launch's process group (one process: nothing)
         return _train(
