@@ -41,7 +41,7 @@ def images_per_second(trainer: Trainer, steps: int, batch: int, offset: int) -> 
     for step in range(steps):
         start = ((offset + step) * batch) % (n - batch)
         indices = torch.arange(start, start + batch)
-        trainer._train_step(indices, trainer.train.take(indices))
+        trainer._train_step(indices, trainer.train_split.take(indices), batch)
     return steps * batch / (time.perf_counter() - started)
 
 

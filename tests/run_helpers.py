@@ -28,11 +28,11 @@ def crash_then_resume(
     original = loop.Trainer._train_step
     calls = {"n": 0}
 
-    def crashing_step(self: loop.Trainer, batch: torch.Tensor, images: torch.Tensor) -> float:
+    def crashing_step(self: loop.Trainer, *step: Any) -> float:
         calls["n"] += 1
         if calls["n"] > crash_after:
             raise KeyboardInterrupt  # the process dies here
-        return original(self, batch, images)
+        return original(self, *step)
 
     monkeypatch.setattr(loop.Trainer, "_train_step", crashing_step)
     with pytest.raises(KeyboardInterrupt):

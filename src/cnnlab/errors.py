@@ -32,6 +32,15 @@ class TrainingError(CnnlabError):
     """Training had to stop (for example a non-finite loss)."""
 
 
+class DistributedError(CnnlabError):
+    """Training processes could not start, meet or finish together (torchrun, DDP)."""
+
+
+class ReportedError(CnnlabError):
+    """A failure another process already reported (rank 0, or a worker of ``--nproc``): the
+    CLI exits with status 2 without printing it a second time."""
+
+
 class UnsupportedOpError(ModelError):
     """A model uses an op or layer the NumPy engine does not implement (names op and layer)."""
 

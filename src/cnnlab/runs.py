@@ -92,6 +92,10 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+def _is_positive_int(value: Any) -> bool:
+    return _is_int(value) and value >= 1
+
+
 def _is_precision(value: Any) -> bool:
     return value in ("fp32", "bf16", "fp16")
 
@@ -276,6 +280,9 @@ class RunMeta:
         input_shape: ``(C, H, W)`` the network takes.
         data: the dataset spec trained on (None: unknown).
         channels_last: whether training used channels-last memory.
+        world_size: how many processes trained the run (torchrun; a resume needs as many).
+        launch_id: torchrun's job id (``TORCHELASTIC_RUN_ID``): a restart of that job
+            continues the run instead of refusing its folder.
         precision: the number format training computed in (``fp32``, ``bf16`` or ``fp16``
             autocast; the weights are float32 either way).
         data_options: ``load_dataset`` options reproducing the run's data (image folders;
@@ -300,6 +307,8 @@ class RunMeta:
     data: str | None = None
     channels_last: bool = False
     precision: str = "fp32"
+    world_size: int = 1
+    launch_id: str | None = None
     data_options: dict[str, Any] = field(default_factory=dict)
     selection: ClassSelection | None = None
     frozen: tuple[str, ...] | None = None
@@ -324,6 +333,9 @@ class RunMeta:
             data["data"] = self.data
         data["channels_last"] = self.channels_last
         data["precision"] = self.precision
+        data["world_size"] = self.world_size
+        if self.launch_id is not None:
+            data["torchelastic_run_id"] = self.launch_id
         if self.selection is not None:
             data["selection"] = self.selection.to_dict()
         if self.frozen is not None:
@@ -380,6 +392,10 @@ class RunMeta:
             data=f.get("data", "a dataset spec (a string)", _optional(_is_str), None),
             channels_last=f.get("channels_last", "true or false", _is_bool, False),
             precision=f.get("precision", "fp32, bf16 or fp16", _is_precision, "fp32"),
+            world_size=f.get(
+                "world_size", "a whole number >= 1", lambda v: _is_int(v) and v >= 1, 1
+            ),
+            launch_id=f.get("torchelastic_run_id", "torchrun's job id", _optional(_is_str), None),
             data_options=dict(f.get("data_options", "an object", _is_dict_or_none, None) or {}),
             selection=None if selection is None else ClassSelection.from_fields(selection),
             frozen=None if frozen is None else tuple(frozen),

@@ -42,7 +42,8 @@ from collections.abc import Sequence
 
 from cnnlab.cli import data, evaluate, explore, models, pictures, train
 from cnnlab.cli.common import Parser, show_warning
-from cnnlab.errors import CnnlabError
+from cnnlab.cli.launch import rank_prefix, run_command
+from cnnlab.errors import CnnlabError, ReportedError
 
 COMMANDS = (models, data, train, evaluate, pictures, explore)
 
@@ -68,13 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
-            return args.func(args)
+            return run_command(args, argv)  # --nproc, torchrun's process group, or as it is
+    except ReportedError:  # another process printed it
+        return 2
     except CnnlabError as exc:
-        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        print(f"cnnlab: error: {rank_prefix()}{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from cnnlab.cli.common import (
     emit_json,
 )
 from cnnlab.cli.config_flags import add_config_flag, config_fields
+from cnnlab.cli.launch import add_timeout_option
 
 _RUN_DATA_HELP = "dataset (default: the run's)"
 
@@ -54,6 +55,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--classes", help="evaluate on these classes only, e.g. 0,1,2 (default: all)")
     for config_field in config_fields("evaluate"):  # --stream, --workers
         add_config_flag(p, config_field)
+    add_timeout_option(p)
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser("predict", parents=[JSON, INVERT], help="classify image files")

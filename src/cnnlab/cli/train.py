@@ -12,6 +12,7 @@ from typing import Any
 
 from cnnlab.cli.common import CACHE_DIR, JSON, PROGRESS, emit_json, model_options
 from cnnlab.cli.config_flags import add_config_flag, config_fields, given_options
+from cnnlab.cli.launch import add_launch_options
 from cnnlab.errors import ConfigError
 
 _TRAINING_OPTIONS = "training options"
@@ -36,6 +37,7 @@ def add_parser(subparsers: Any) -> None:
     options = p.add_argument_group(_TRAINING_OPTIONS)
     for config_field in config_fields("train"):
         add_config_flag(options, config_field)
+    add_launch_options(p)
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
@@ -57,6 +59,7 @@ def add_parser(subparsers: Any) -> None:
             action="store_true",
             help="train only the new classifier layer (--freeze head-only)",
         )
+    add_launch_options(p)
     p.set_defaults(func=run_finetune)
 
 

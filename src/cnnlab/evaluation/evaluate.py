@@ -20,6 +20,7 @@ from cnnlab.evaluation.metrics import (
 from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
 from cnnlab.inference import compute_logits
 from cnnlab.runs import Run, as_run
+from cnnlab.training.distributed import current
 
 
 @dataclass
@@ -183,13 +184,19 @@ def evaluate_split(
     _check_top_k(top_k)
     crop = _crop_for(run, tta, crop_size)
     labels = dataset.labels
+    shared = current()  # under torchrun each process computes a part; all get every row
     if tta == "none":
-        single = compute_logits(run.model, dataset, run.preprocessing, batch_size).log_softmax(1)
+        single = shared.gather_rows(
+            dataset, lambda part: compute_logits(run.model, part, run.preprocessing, batch_size)
+        ).log_softmax(1)
         log_probs, tta_info = single, None
     else:
         views = tta_views(tta, run.preprocessing, crop)
-        single, log_probs = tta_log_probabilities(
-            run.model, dataset, run.preprocessing, views, batch_size
+        single, log_probs = shared.gather_rows(
+            dataset,
+            lambda part: tta_log_probabilities(
+                run.model, part, run.preprocessing, views, batch_size
+            ),
         )
         tta_info = {
             "mode": tta,

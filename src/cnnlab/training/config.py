@@ -188,6 +188,14 @@ class TrainConfig:
             Flag("--engine", parse=str, choices=ENGINES),
         ),
     )
+    sync_bn: bool = field(
+        default=False,
+        metadata=about(
+            "several CUDA processes: BatchNorm statistics over the global batch "
+            "(SyncBatchNorm; refused on the CPU, which torch cannot sync)",
+            Flag("--sync-bn", default_help="off"),
+        ),
+    )
     precision: str = field(
         default="fp32",
         metadata=about(
@@ -380,6 +388,8 @@ class TrainConfig:
         workers = self.workers
         if workers is not None and (type(workers) is not int or workers < 0):
             raise ConfigError(expected("a whole number of workers >= 0", workers=workers))
+        if self.sync_bn not in (True, False):
+            raise ConfigError(expected("sync_bn true or false", sync_bn=self.sync_bn))
         if self.channels not in (None, 1, 3):
             raise ConfigError(
                 f"expected channels 1 (grey-scale) or 3 (RGB), received channels={self.channels!r}"

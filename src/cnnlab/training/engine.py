@@ -21,6 +21,7 @@ from cnnlab.data.preprocess import Preprocessing
 from cnnlab.inference import compute_logits, to_model_layout
 from cnnlab.models._base import aux_loss_weight
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.distributed import wrap_for_training
 from cnnlab.training.freezing import param_groups, set_train_mode
 from cnnlab.training.optim import build_optimizer, build_scheduler
 from cnnlab.training.precision import Precision
@@ -79,7 +80,12 @@ class TorchEngine:
     when configured."""
 
     def __init__(
-        self, model: nn.Module, config: TrainConfig, device: torch.device, steps_per_epoch: int
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        device: torch.device,
+        steps_per_epoch: int,
+        world_size: int = 1,
     ) -> None:
         self.device = device
         self.precision = Precision(config.precision, device)  # refuses what the device cannot do
@@ -88,6 +94,11 @@ class TorchEngine:
         self.channels_last = config.channels_last and device.type in ("cpu", "cuda")
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = model.to(device=device, memory_format=memory_format)
+        # several processes: the training forward goes through DistributedDataParallel, whose
+        # backward averages the gradients over them; self.model stays the plain module (its
+        # state, train mode and evaluation are those of one process)
+        self.world_size = world_size
+        self.replica = wrap_for_training(self.model, device) if world_size > 1 else self.model
         groups = param_groups(self.model, config.lr, config.lr_backbone)  # trainable only
         self.optimizer = build_optimizer(groups, config)
         self.scheduler = build_scheduler(self.optimizer, config, steps_per_epoch)
@@ -97,17 +108,33 @@ class TorchEngine:
     def train(self) -> None:
         set_train_mode(self.model)  # frozen BatchNorm layers stay in eval mode
 
-    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-        smoothing = self.label_smoothing
+    def forward_loss(
+        self, x: torch.Tensor, y: torch.Tensor, global_batch: int | None = None
+    ) -> tuple[float, int]:
+        """See :class:`Engine`; with several processes, ``global_batch`` is the number of
+        examples of the global batch this process's ``x`` is a share of, and the returned
+        loss is this process's term of the global mean times the world size."""
         with self.precision.autocast():  # fp32: no-op; bf16/fp16: the forward pass and the loss
-            logits = self.model(to_model_layout(x, self.channels_last))
-            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            logits = self.replica(to_model_layout(x, self.channels_last))
+            loss = self._loss_of(logits, y, global_batch)
             for aux in getattr(self.model, "aux_outputs", ()):  # GoogLeNet's side classifiers
-                loss = loss + aux_loss_weight(self.model) * F.cross_entropy(
-                    aux, y, label_smoothing=smoothing
-                )
+                loss = loss + aux_loss_weight(self.model) * self._loss_of(aux, y, global_batch)
         self._loss = loss
         return loss.item(), int((logits.argmax(1) == y).sum())
+
+    def _loss_of(
+        self, logits: torch.Tensor, y: torch.Tensor, global_batch: int | None
+    ) -> torch.Tensor:
+        if global_batch is None:  # one process: the mean over the batch
+            return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        # The loss of a global batch of B examples shared by W processes is the mean of its B
+        # per-example losses. DDP's backward averages the W processes' gradients (sums them,
+        # divides by W), so each process's loss is the SUM of its own examples' losses times
+        # W / B: the averaged gradient is then the gradient of (sum over all B examples) / B,
+        # the 1-process gradient, whatever each process's share (uneven last batches, or an
+        # empty share, included). Only float rounding differs from one process.
+        total = F.cross_entropy(logits, y, reduction="sum", label_smoothing=self.label_smoothing)
+        return total * (self.world_size / global_batch)
 
     def step(self) -> None:
         assert self._loss is not None, "step() needs a forward_loss() first"
@@ -145,11 +172,16 @@ class TorchEngine:
 
 
 def build_engine(
-    model: nn.Module, config: TrainConfig, device: torch.device, steps_per_epoch: int
+    model: nn.Module,
+    config: TrainConfig,
+    device: torch.device,
+    steps_per_epoch: int,
+    world_size: int = 1,
 ) -> Engine:
-    """The engine ``config.engine`` names (``"torch"`` or ``"numpy"``)."""
+    """The engine ``config.engine`` names (``"torch"`` or ``"numpy"``; the NumPy engine runs
+    in one process: :func:`cnnlab.training.distributed.check_training` refuses more)."""
     if config.engine == "numpy":
         from cnnlab.bridge.engine import NumpyEngine
 
         return NumpyEngine(model, config, steps_per_epoch)
-    return TorchEngine(model, config, device, steps_per_epoch)
+    return TorchEngine(model, config, device, steps_per_epoch, world_size)

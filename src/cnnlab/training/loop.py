@@ -6,13 +6,18 @@ validation split, calls the callbacks and writes resumable checkpoints. Everythi
 derived from the seed (initial weights, the order of each epoch, the global torch RNG that
 dropout and augmentation draw from) and saved in the checkpoint, so on the CPU a run that is
 killed and resumed ends with bitwise the same weights and history as one that never stopped.
+
+On several processes (torchrun, :mod:`cnnlab.training.distributed`) every process runs this
+loop on its share of each global batch; the epoch totals, validation metrics, early stopping
+and checkpoints are those of the whole batch, and only rank 0 writes and logs.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +29,11 @@ from cnnlab.data.augment import Augmenter
 from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import CheckpointError, TrainingError
+from cnnlab.inference import to_model_layout
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.distributed import Distributed, local_batches, settle_buckets
 from cnnlab.training.engine import build_engine
 from cnnlab.training.history import History
 from cnnlab.training.progress import EpochProgress
@@ -41,6 +48,47 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
+@dataclass
+class EpochTotals:
+    """What the current epoch has added up so far, over the whole global batches.
+
+    Attributes:
+        loss_sum: the loss summed over the examples seen (batch mean x batch size).
+        correct: correct predictions.
+        seen: examples trained on.
+        seconds: time spent on the epoch (carried over a resume).
+    """
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+
+    def add(self, mean_loss: float, correct: int, examples: int) -> None:
+        """Count one global batch of ``examples`` with mean loss ``mean_loss``."""
+        self.loss_sum += mean_loss * examples
+        self.correct += correct
+        self.seen += examples
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.seen
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen
+
+    def to_dict(self) -> dict[str, float]:
+        """The checkpoint's ``partial`` entry."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochTotals:
+        return cls(
+            float(data["loss_sum"]), int(data["correct"]), int(data["seen"]), float(data["seconds"])
+        )
+
+
 class Trainer:
     """Trains ``model`` on ``data.train``, validating on ``data.val`` (if any).
 
@@ -50,12 +98,21 @@ class Trainer:
         preprocessing: how batches become model input.
         config: the run's :class:`TrainConfig`.
         device: where training happens.
-        callbacks: called after every epoch, in order.
+        callbacks: called after every epoch, in order, on every process (the run's file
+            writers are given to rank 0 only).
         checkpoint_path: where resumable checkpoints go (None: none are written).
         meta: extra checkpoint metadata (classes, input shape, ...).
         log: receives one human-readable line per epoch.
         progress: show a progress bar per epoch.
         augmenter: random augmentation of training batches (never used for evaluation).
+        dist: this process's place among the training processes (default: the only one).
+
+    Attributes:
+        train_split: the training images (on the device when in memory).
+        epoch: epochs completed.
+        batches_done: global batches of the current epoch completed (the position to resume
+            from; ``engine.step()`` is the optimisation step itself).
+        totals: the current epoch's :class:`EpochTotals`.
     """
 
     def __init__(
@@ -71,17 +128,20 @@ class Trainer:
         log: Logger | None = None,
         progress: bool = False,
         augmenter: Augmenter | None = None,
+        dist: Distributed | None = None,
     ) -> None:
         self.config = config
-        self.device = device
+        self.dist = dist or Distributed()
         self.data = data
         self.preprocessing = preprocessing
         self.steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
         # the engine does the arithmetic (torch autograd or the NumPy engine); the loop is shared
-        self.engine = build_engine(model, config, device, self.steps_per_epoch)
+        self.engine = build_engine(
+            model, config, device, self.steps_per_epoch, self.dist.world_size
+        )
         self.model = self.engine.model
         self.device = self.engine.device
-        self.train = data.train.to(self.device)  # in memory: on the device; streamed: pinned
+        self.train_split = data.train.to(self.device)  # in memory: on the device; streamed: pinned
         self.train_labels = data.train.labels.to(self.device)
         self.callbacks = list(callbacks)
         self.checkpoint_path = checkpoint_path
@@ -91,74 +151,104 @@ class Trainer:
         self.augmenter = augmenter
         self.history = History()
         self.stop_training = False
-        # position: the next step to run, and what the current epoch has accumulated so far
-        self.epoch, self.step = 0, 0
-        self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.epoch, self.batches_done = 0, 0
+        self.totals = EpochTotals()
+        self._settled = False
 
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> History:
         """Train until ``config.epochs`` (or early stopping); returns the history."""
         cfg = self.config
         while self.epoch < cfg.epochs and not self.stop_training:
-            started = time.perf_counter() - self.partial["seconds"]
-            # the batches still to run this epoch (all of them, unless resumed mid-epoch)
-            order = epoch_order(len(self.train_labels), cfg.seed, self.epoch)
-            remaining = order[self.step * cfg.batch_size :]
-            batches = zip(
-                remaining.split(cfg.batch_size), self.train.batches(cfg.batch_size, remaining)
-            )
+            started = time.perf_counter() - self.totals.seconds
             self.engine.train()
             with EpochProgress(
                 self.steps_per_epoch,
-                self.step,
+                self.batches_done,
                 self.epoch + 1,
                 cfg.epochs,
                 enabled=self.show_progress,
             ) as bar:
-                for batch, images in batches:
-                    loss = self._train_step(batch, images)
-                    self.step += 1
+                for batch, images, global_size in self._batches():
+                    loss = self._train_step(batch, images, global_size)
+                    self.batches_done += 1
                     bar.update(loss)
-                    if cfg.checkpoint_every and self._global_step() % cfg.checkpoint_every == 0:
-                        self.partial["seconds"] = time.perf_counter() - started
-                        if self.step < self.steps_per_epoch:
+                    if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
+                        self.totals.seconds = time.perf_counter() - started
+                        if self.batches_done < self.steps_per_epoch:
                             self.save_state()
             logs = self._end_epoch(time.perf_counter() - started)
             self.log(format_epoch(self.epoch, cfg.epochs, logs))
         return self.history
 
-    def _train_step(self, batch: torch.Tensor, images: torch.Tensor) -> float:
-        """One optimisation step on the examples ``batch`` (indices into the training split)
-        whose stored images are ``images`` (N x C x H x W, uint8)."""
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """The rest of the current epoch: for every global batch of the seeded order, this
+        process's share of it (indices into the training split), their stored images and the
+        size of the global batch. One process's share is the whole batch; rank ``r`` of ``W``
+        takes ``batch[r::W]`` and decodes (when streamed) only those images.
+
+        Shape:
+            ``(k,)`` int64, ``(k, C, H, W)`` uint8; ``k`` may be 0 for an uneven last batch.
+        """
+        size = self.config.batch_size
+        order = epoch_order(len(self.train_labels), self.config.seed, self.epoch)
+        shares, share_size = local_batches(order[self.batches_done * size :], size, self.dist)
+        if not shares:
+            return
+        images = self.train_split.batches(share_size, torch.cat([s for s, _ in shares]))
+        for share, global_size in shares:
+            yield share, next(images) if len(share) else self._no_images(), global_size
+
+    def _no_images(self) -> torch.Tensor:
+        """A batch of no images (this rank's share of a last batch smaller than the world).
+        Shape: ``(0, C, H, W)`` uint8 (``(0, ...)`` for cached features)."""
+        split = self.train_split
+        if split.streamed:  # nothing to decode
+            return torch.empty((0, *split.image_shape), dtype=torch.uint8)
+        return split.take(torch.zeros(0, dtype=torch.int64))
+
+    def _train_step(self, batch: torch.Tensor, images: torch.Tensor, global_size: int) -> float:
+        """One optimisation step on the examples ``batch`` (indices into the training split,
+        this process's share of a global batch of ``global_size``) whose stored images are
+        ``images`` (N x C x H x W, uint8); returns the global batch's mean loss."""
         images = images.to(self.device, non_blocking=True)  # streamed batches come from the CPU
-        if self.augmenter is not None:
+        if self.augmenter is not None and len(batch):
             # on the stored size, before padding: shifts are fractions of the stored image and
             # fills are the image's own (draws from the global RNG, saved in checkpoints)
             images = self.augmenter(images)  # N x C x H x W, float, 0-255
         x = self.preprocessing(images)  # N x C x H' x W', float, padded and normalised
         y = self.train_labels[batch]
-        value, correct = self.engine.forward_loss(x, y)
-        if not math.isfinite(value):
+        if self.dist.active:
+            if not self._settled:  # the same gradient buckets for every step: bitwise resumes
+                settle_buckets(self.engine.replica, to_model_layout(x, self.engine.channels_last))
+                self._settled = True
+            value, correct = self.engine.forward_loss(x, y, global_batch=global_size)
+            # each value is the process's loss term times W: their mean is the batch's loss
+            total, correct = self.dist.sum([value, correct])
+            value, correct = total / self.dist.world_size, int(correct)
+        else:
+            value, correct = self.engine.forward_loss(x, y)
+        if not math.isfinite(value):  # the same value on every process: all stop together
             kept = (
                 f"; the last good checkpoint is {self.checkpoint_path}"
                 if self.checkpoint_path
                 else ""
             )
-            raise TrainingError(
-                f"expected a finite loss, received loss={value} at epoch {self.epoch + 1} step "
-                f"{self.step + 1} (global step {self._global_step() + 1}); training stopped{kept}"
+            raise self.dist.shared(
+                TrainingError(
+                    f"expected a finite loss, received loss={value} at epoch {self.epoch + 1} "
+                    f"step {self.batches_done + 1} (global step {self.global_step + 1}); "
+                    f"training stopped{kept}"
+                )
             )
         self.engine.step()
-        self.partial["loss_sum"] += value * len(batch)
-        self.partial["correct"] += correct
-        self.partial["seen"] += len(batch)
+        self.totals.add(value, correct, global_size)
         return value
 
     def _end_epoch(self, seconds: float) -> dict[str, float]:
-        seen = self.partial["seen"]
         logs = {
-            "loss": self.partial["loss_sum"] / seen,
-            "accuracy": self.partial["correct"] / seen,
+            "loss": self.totals.loss,
+            "accuracy": self.totals.accuracy,
             "val_loss": math.nan,
             "val_accuracy": math.nan,
             "lr": self.engine.lr,
@@ -166,50 +256,63 @@ class Trainer:
         if self.data.val is not None:
             logs["val_loss"], logs["val_accuracy"] = self.evaluate_split(self.data.val)
         logs["seconds"] = seconds
-        self.epoch, self.step = self.epoch + 1, 0
-        self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        logs = self.dist.broadcast(logs)  # rank 0's numbers (and seconds) on every process
+        self.epoch, self.batches_done = self.epoch + 1, 0
+        self.totals = EpochTotals()
         self.history.append(self.epoch, logs)
         for callback in self.callbacks:
             callback.on_epoch_end(self, self.epoch, logs)
+        self.stop_training = self.dist.broadcast(self.stop_training)  # rank 0 decides
         self.save_state()
         return logs
 
     def evaluate_split(self, split: ImageSplit) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy of the current model on a split."""
-        logits = self.engine.logits(split, self.preprocessing)
+        """Mean cross-entropy and accuracy of the current model on a split (its logits
+        computed in parts by the processes and gathered: the 1-process numbers)."""
+        logits = self.dist.gather_rows(
+            split, lambda part: self.engine.logits(part, self.preprocessing)
+        )
         loss = F.cross_entropy(logits, split.labels).item()
         return loss, (logits.argmax(1) == split.labels).float().mean().item()
 
-    def _global_step(self) -> int:
-        return self.epoch * self.steps_per_epoch + self.step
+    @property
+    def global_step(self) -> int:
+        """Global batches trained on since the start of the run."""
+        return self.epoch * self.steps_per_epoch + self.batches_done
 
     # ---- checkpoints ------------------------------------------------------------------------
     def save_weights(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """A weights-only checkpoint (no training state)."""
+        """A weights-only checkpoint (no training state), written by this process."""
         state = self.engine.model_state()
         save_checkpoint(path, Checkpoint(state, {**self.meta, **(extra or {})}))
 
     def save_state(self) -> None:
-        """A resumable checkpoint of everything, at ``checkpoint_path`` (if set)."""
+        """A resumable checkpoint of everything, at ``checkpoint_path`` (if set); on several
+        processes every rank's RNG state is gathered and rank 0 writes."""
         if self.checkpoint_path is None:
+            return
+        rng = self.dist.all_gather(_rng_state())
+        if not self.dist.is_main:
             return
         training = {
             "epoch": self.epoch,
-            "step": self.step,
-            "partial": dict(self.partial),
+            "step": self.batches_done,
+            "partial": self.totals.to_dict(),
             **self.engine.state_dict(),  # optimizer, scheduler (and the NumPy engine's RNG)
             "callbacks": {cb.key: cb.state_dict() for cb in self.callbacks},
             "history": self.history.to_dict(),
-            "rng": {"torch": torch.get_rng_state()},
         }
-        if torch.cuda.is_available():
-            training["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        meta = {**self.meta, "epoch": self.epoch, "step": self.step}
+        if self.dist.active:  # each rank's random stream, in rank order
+            training["rng_by_rank"] = rng
+        else:
+            training["rng"] = rng[0]
+        meta = {**self.meta, "epoch": self.epoch, "step": self.batches_done}
         state = self.engine.model_state()
         save_checkpoint(self.checkpoint_path, Checkpoint(state, meta, training))
 
     def restore(self, path: Path) -> None:
-        """Continue from a resumable checkpoint written by :meth:`save_state`."""
+        """Continue from a resumable checkpoint written by :meth:`save_state` (every process
+        reads it and takes its own RNG state)."""
         ckpt = load_checkpoint(path)
         if not ckpt.training:
             raise CheckpointError(f"expected a resumable checkpoint, received weights-only {path}")
@@ -219,10 +322,20 @@ class Trainer:
         for callback in self.callbacks:
             callback.load_state_dict(state["callbacks"][callback.key])
         self.history = History.from_dict(state["history"])
-        self.epoch, self.step, self.partial = state["epoch"], state["step"], dict(state["partial"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.epoch, self.batches_done = state["epoch"], state["step"]
+        self.totals = EpochTotals.from_dict(state["partial"])
+        rng = state["rng_by_rank"][self.dist.rank] if self.dist.active else state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _rng_state() -> dict[str, Any]:
+    """This process's torch RNG states (CPU, and every CUDA device)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def format_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> str:

@@ -4,6 +4,11 @@ This is the write side of a run directory; its layout, its metadata and loading 
 model are :mod:`cnnlab.runs`. Both functions train through one internal function; they differ
 only in where the configuration comes from (the arguments, or the run's ``config.json``) and
 in what training continues from (nothing, or the run's ``last`` checkpoint).
+
+Under torchrun every process calls the same function with the same arguments and they train
+one run together (:mod:`cnnlab.training.distributed`, ``docs/distributed.md``): rank 0 decides
+(creates or reads the run folder) and tells the others, rank 0 alone writes the run's files,
+and every process returns the same history.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from cnnlab.data.datasets import load_dataset
 from cnnlab.data.selection import select
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_write_json
-from cnnlab.inference import resolve_device
 from cnnlab.models import create_model
 from cnnlab.runs import (
     BEST,
@@ -40,6 +44,15 @@ from cnnlab.runs import (
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.distributed import (
+    Distributed,
+    check_resumed_world,
+    check_training,
+    launch_meta,
+    prepare_model,
+    seed_ranks,
+    session,
+)
 from cnnlab.training.features import feature_training
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
@@ -85,17 +98,19 @@ def fit(
         The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
 
     Raises:
-        ConfigError: no model or data, a bad option, or ``out`` holds a run already.
+        ConfigError: no model or data, a bad option, ``out`` holds a run already, or the run
+            cannot train on this many processes.
+
+    A torchrun restart of the job that started ``out`` continues that run (torchrun's
+    ``--max-restarts``: a lost worker costs the steps since the last checkpoint).
     """
-    if model is None or data is None:
-        raise ConfigError("expected a model name and data to train on, received none")
-    spec = resolve_data_spec(data if isinstance(data, str) else data.name)
-    config = TrainConfig(model=model, data=spec, **options)
-    run_dir = Path(out) if out is not None else None
-    if run_dir is not None:
-        ensure_new_run_dir(run_dir)
-    splits = None if isinstance(data, str) else data
-    return _train(config, splits, run_dir, None, callbacks, verbose, progress, cache_dir)
+    with session() as dist:  # a torchrun launch's process group (one process: nothing)
+        dist.check_same("training options", {"model": model, **_same_everywhere(options)})
+        # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
+        run_dir, config, saved = dist.decide(lambda: _new_run(model, data, out, options, dist))
+        splits = None if isinstance(data, str) else data
+        train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
+        return _train(*train)
 
 
 def resume(
@@ -132,10 +147,58 @@ def resume(
         CheckpointError: not a run directory, or unreadable metadata.
         ConfigError: another option, or other epochs for a schedule of fixed length.
     """
-    run_dir = Path(run_dir)
+    with session() as dist:
+        dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(options)})
+        run_dir, config, saved = dist.decide(lambda: _resumed_run(Path(run_dir), options, dist))
+        train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
+        return _train(*train)
+
+
+def _new_run(
+    model: str,
+    data: str | DatasetSplits,
+    out: str | Path | None,
+    options: dict[str, Any],
+    dist: Distributed,
+) -> tuple[Path | None, TrainConfig, RunMeta | None]:
+    """Rank 0's decision for :func:`fit`: the run folder and config (and the saved metadata
+    when torchrun restarted the job that started ``out``: the restart continues it)."""
+    if out is not None and restarted_run(Path(out), dist):
+        return _resumed_run(Path(out), {}, dist)  # the same command line: its saved config
+    if model is None or data is None:
+        raise ConfigError("expected a model name and data to train on, received none")
+    spec = resolve_data_spec(data if isinstance(data, str) else data.name)
+    config = TrainConfig(model=model, data=spec, **options)
+    check_training(config, dist.world_size, dist.device(config.device))
+    run_dir = Path(out) if out is not None else None
+    if run_dir is not None:
+        ensure_new_run_dir(run_dir)
+    return run_dir, config, None
+
+
+def _resumed_run(
+    run_dir: Path, options: dict[str, Any], dist: Distributed
+) -> tuple[Path, TrainConfig, RunMeta]:
+    """Rank 0's decision for :func:`resume`: the saved config (with the options that may
+    change) and metadata, on the world size the run was trained on."""
     config = _resumed_config(run_dir, options)
     saved = read_run_meta(run_dir)
-    return _train(config, data, run_dir, saved, callbacks, verbose, progress, cache_dir)
+    check_resumed_world(saved.world_size, run_dir, dist.world_size)
+    check_training(config, dist.world_size, dist.device(config.device))
+    return run_dir, config, saved
+
+
+def restarted_run(out: Path, dist: Distributed) -> bool:
+    """True when torchrun restarted the processes of the job that started the run at
+    ``out`` (the run records the job's id): the restarted processes continue it."""
+    if not dist.restart_count or dist.run_id is None or not (out / CONFIG_FILE).is_file():
+        return False
+    return read_run_meta(out).launch_id == dist.run_id
+
+
+def _same_everywhere(options: dict[str, Any]) -> dict[str, Any]:
+    """The options every process of a run must share (decoding workers may differ)."""
+    return {name: value for name, value in options.items() if name != "workers"}
 
 
 def _train(
@@ -147,17 +210,21 @@ def _train(
     verbose: bool,
     progress: bool | None,
     cache_dir: str | Path | None,
+    dist: Distributed,
 ) -> History:
-    """Train the run ``config`` describes into ``run_dir`` (None: in memory).
+    """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
+    process of ``dist``.
 
     Args:
         data: the splits, or None to load ``config.data``.
-        saved: a resumed run's metadata (None: a new run, whose ``config.json`` is written
+        saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
     """
     data_options = folder_options(config, saved)
-    if data is None:
-        data = load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
+    if data is None:  # rank 0 fills the cache, the others read it
+        data = dist.main_first(
+            lambda: load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
+        )
     splits = select(data, config.classes, config.per_class, config.seed)  # --classes ...
     splits = _with_validation(splits, config)
     torch.manual_seed(config.seed)
@@ -165,36 +232,52 @@ def _train(
     net = create_model(
         config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
     )
+    net = prepare_model(net, config, dist)  # --sync-bn
     start = network_start(net, splits, config, saved)
     augmenter = build_augmenter(config, splits.train, saved)
-    meta = _run_meta(net, splits, config, start, augmenter, data_options)
-    if run_dir is not None and saved is None:
+    meta = _run_meta(net, splits, config, start, augmenter, data_options, dist)
+    if run_dir is not None and saved is None and dist.is_main:
         document = {"config": config.to_dict(), "meta": meta.to_dict()}
         atomic_write_json(run_dir / CONFIG_FILE, document)
     # a resumed run continues from its last checkpoint; one killed before it restarts
     last = run_dir / LAST if run_dir is not None else None
-    restore = last if saved is not None and last is not None and last.is_file() else None
+    found = saved is not None and last is not None and dist.broadcast(last.is_file())
+    restore = last if found else None
     inputs = (net, splits, start.preprocessing, config)
     if config.cache_features:  # the head trains on the frozen backbone's cached features
         if restore is not None:
             net.load_state_dict(load_checkpoint(restore).model_state)
-        inputs = feature_training(net, splits, start.preprocessing, config, cache_dir, verbose)
+        inputs = dist.main_first(  # rank 0 fills the feature cache, the others read it
+            lambda: feature_training(
+                net, splits, start.preprocessing, config, cache_dir, verbose and dist.is_main
+            )
+        )
+    seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
+    writes = run_dir if dist.is_main else None  # rank 0 alone writes the run's files
     trainer = Trainer(
         *inputs,
-        resolve_device(config.device),
-        callbacks=[*_builtin_callbacks(run_dir, config), *callbacks],
+        dist.device(config.device),
+        callbacks=[*_builtin_callbacks(writes, config), *callbacks],
         checkpoint_path=last,
         meta=meta.to_dict(),
-        log=_stderr if verbose else None,
-        progress=sys.stderr.isatty() if progress is None else progress,
+        log=_stderr if verbose and dist.is_main else None,
+        progress=(sys.stderr.isatty() if progress is None else progress) and dist.is_main,
         augmenter=augmenter,
+        dist=dist,
     )
     if restore is not None:
         trainer.restore(restore)
-    if run_dir is not None:
+        if dist.restart_count and verbose and dist.is_main:
+            _stderr(
+                f"restart {dist.restart_count} of the {dist.world_size} processes: continuing "
+                f"{run_dir} from epoch {trainer.epoch + 1}, batch {trainer.batches_done + 1}"
+            )
+    if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        trainer.callbacks.append(_curves_callback(run_dir, config))
-    return trainer.fit()
+        trainer.callbacks.append(_curves_callback(writes, config))
+    history = trainer.fit()
+    dist.barrier()  # the run's files are complete before any process reads them
+    return history
 
 
 def _run_meta(
@@ -204,8 +287,9 @@ def _run_meta(
     start: NetworkStart,
     augmenter: Augmenter | None,
     data_options: dict[str, Any],
+    dist: Distributed,
 ) -> RunMeta:
-    """What the run and each of its checkpoints record about its model and data."""
+    """What the run and each of its checkpoints record about its model, data and processes."""
     augment, augment_pca = recorded_augment(augmenter)
     return RunMeta(
         model=ModelSpec.of(net),
@@ -221,6 +305,7 @@ def _run_meta(
         finetune=start.finetune,
         augment=augment,
         augment_pca=augment_pca,
+        **launch_meta(dist),
     )
 
 
