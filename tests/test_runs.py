@@ -67,11 +67,16 @@ def _json(data: dict) -> dict:
     return json.loads(json.dumps(data))
 
 
+#: What today's writer adds to an old run's metadata: a version, and the defaults of the fields
+#: added since (fp32 precision, one process).
+NEW_DEFAULTS = {"version": 1, "precision": "fp32", "world_size": 1}
+
+
 def test_metadata_without_a_version_reads_as_version_1_and_round_trips():
     for old in (OLD_META, OLD_FINETUNED_META):
         meta = RunMeta.from_dict(old)
         assert meta.version == META_VERSION == 1
-        assert _json(meta.to_dict()) == {"version": 1, **old}  # the same layout, and a version
+        assert _json(meta.to_dict()) == {**NEW_DEFAULTS, **old}  # the same layout, and a version
         assert RunMeta.from_dict(meta.to_dict()) == meta
     meta = RunMeta.from_dict(OLD_FINETUNED_META)
     assert meta.model == ModelSpec("lenet5", 2, 1, {})
@@ -87,7 +92,7 @@ def test_checkpoint_fields_round_trip():
     assert RunMeta.from_dict(best).scores == {"val_accuracy": 0.975}
     assert RunMeta.from_dict(best).epoch == 3 and RunMeta.from_dict(last).step == 17
     for data in (best, last):
-        assert _json(RunMeta.from_dict(data).to_dict()) == {"version": 1, **data}
+        assert _json(RunMeta.from_dict(data).to_dict()) == {**NEW_DEFAULTS, **data}
     full = RunMeta(
         model=ModelSpec("vgg11", 5, 3, {"batch_norm": True}),
         classes=("a", "b", "c", "d", "e"),

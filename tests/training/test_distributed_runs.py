@@ -28,6 +28,7 @@ from cnnlab import create_model
 from cnnlab.data.dataset import split_validation
 from cnnlab.data.datasets import load_dataset
 from cnnlab.evaluation.evaluate import evaluate
+from cnnlab.evaluation.inputs import DataSelection
 from cnnlab.inference import compute_logits
 from cnnlab.runs import load_run
 from cnnlab.training import loop
@@ -172,7 +173,7 @@ def test_gathered_metrics_equal_the_one_process_evaluation_of_the_same_weights(
         F.cross_entropy(logits, val.labels).item(), rel=1e-5
     )
     # test: the evaluation printed by rank 0 against ``evaluate`` in one process
-    alone = evaluate(out, cache_dir=cache, workers=0).to_dict()
+    alone = evaluate(out, selection=DataSelection(workers=0), cache_dir=cache).to_dict()
     gathered = json.loads(ranks[0]["outputs"][1])
     assert gathered["examples"] == alone["examples"] == TEST_DIGITS
     for exact in ("accuracy", "top_k", "confusion_matrix", "classes"):
