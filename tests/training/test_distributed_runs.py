@@ -322,9 +322,10 @@ def test_a_killed_worker_is_restarted_and_the_run_ends_bitwise_as_if_never_kille
 
 
 def test_with_no_restart_left_the_shortcut_stops_in_one_line_and_keeps_the_checkpoint(
-    tmp_path, digits, cache, cli, expect_error
+    tmp_path, digits, cache, cli, expect_error, two_machines
 ):
-    """On one core (so the launch also warns of oversubscription)."""
+    """On one core (so the launch also warns of oversubscription). The kept run is refused
+    on one process, and continued on two it ends bitwise as the uninterrupted run."""
     out, log = tmp_path / "run", tmp_path / "launch.log"
     one_core = {min(os.sched_getaffinity(0))}
     launcher = _shortcut(
@@ -347,6 +348,13 @@ def test_with_no_restart_left_the_shortcut_stops_in_one_line_and_keeps_the_check
     assert checkpoint.meta["world_size"] == 2 and len(checkpoint.training["rng_by_rank"]) == 2
     status, _, err = cli("train", "--resume", out)  # one process
     expect_error(status, err, "expected world size 2 to resume", "received world size 1")
+    resume = ["train", "--resume", str(out), "--cache-dir", str(cache), "--nproc", "2"]
+    resumed = _shortcut(resume, tmp_path / "resume.log")
+    try:
+        assert resumed.wait(timeout=LAUNCH_TIMEOUT) == 0, (tmp_path / "resume.log").read_text()
+    finally:
+        resumed.kill()
+    assert_same_run(out, two_machines)
 
 
 def test_a_process_group_that_never_completes_stops_in_one_line(tmp_path, digits, cache):
