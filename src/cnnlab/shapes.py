@@ -31,6 +31,13 @@ def span(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
+def _room(size: int, kernel: int, padding: int, dilation: int, padding_right: int | None) -> Pair:
+    """``(pad_right, room)``: the right padding and ``size + pad_left + pad_right - span``, the
+    distance the window can travel (the numerator of the output-size formula)."""
+    right = padding if padding_right is None else padding_right
+    return right, size + padding + right - span(kernel, dilation)
+
+
 def conv_output_size(
     size: int,
     kernel: int,
@@ -58,8 +65,7 @@ def conv_output_size(
     Returns:
         The output size; ``<= 0`` means the input is too small for the window.
     """
-    right = padding if padding_right is None else padding_right
-    room = size + padding + right - span(kernel, dilation)
+    _, room = _room(size, kernel, padding, dilation, padding_right)
     if not ceil_mode:
         return room // stride + 1
     out = -(-room // stride) + 1
@@ -82,12 +88,12 @@ def explain_output_size(
     A division that is not exact is wrapped in ``floor(...)`` (or ``ceil(...)`` in ceil mode);
     a dilated kernel is written as its effective size ``d*(k-1)+1``.
     """
-    right = padding if padding_right is None else padding_right
+    right, room = _room(size, kernel, padding, dilation, padding_right)
     out = conv_output_size(size, kernel, stride, padding, dilation, ceil_mode, padding_right)
     k = str(kernel) if dilation == 1 else f"({dilation}*{kernel - 1}+1)"
     pad = f"2*{padding}" if right == padding else f"{padding}+{right}"
     fraction = f"({size} - {k} + {pad})/{stride}"
-    if (size + padding + right - span(kernel, dilation)) % stride:
+    if room % stride:
         fraction = f"{'ceil' if ceil_mode else 'floor'}({fraction})"
     return f"{fraction} + 1 = {out}"
 

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from cnnlab.analysis.torch_calls import argument_tensors, tensors_in
 from cnnlab.shapes import Window
 
 Floats = tuple[float, float]
@@ -113,14 +114,6 @@ def _hw(t: torch.Tensor) -> tuple[int, int] | None:
     return (int(t.shape[-2]), int(t.shape[-1])) if t.dim() == 4 else None
 
 
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, list | tuple):
-        return [t for item in obj for t in _tensors(item)]
-    return []
-
-
 def _slice_field(field: Field, key: Any, hw: tuple[int, int]) -> Field | None:
     """Field after ``x[key]`` when the key slices H and W with plain slices, else None."""
     key = key if isinstance(key, tuple) else (key,)
@@ -172,10 +165,10 @@ class FieldTracker:
         window: Window | None,
     ) -> None:
         """Record the fields of the tensors in ``out = func(*args, **kwargs)``."""
-        inputs = [t for t in _tensors(args) + _tensors(list(kwargs.values())) if self.tracked(t)]
+        inputs = [t for t in argument_tensors(args, kwargs) if self.tracked(t)]
         if not inputs:
             return
-        for t in _tensors(out):
+        for t in tensors_in(out):
             self.set(t, self._rule(func, args, inputs, t, window))
 
     def _rule(

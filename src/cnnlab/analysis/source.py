@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
+from cnnlab.analysis.torch_calls import FunctionWatcher
 from cnnlab.errors import ModelError, expected
 from cnnlab.models import create_model, get_model_entry
 
@@ -23,21 +23,15 @@ _INIT_FUNCTIONS = {
 }  # fmt: skip
 
 
-class _SkipMetaInit(TorchFunctionMode):
+class _SkipMetaInit(FunctionWatcher):
     """Skip weight initialisation of meta tensors: there are no values to set, and torch's
     first ``normal_`` on meta imports its decompositions and sympy (most of a second)."""
 
-    def __torch_function__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        first = args[0] if args else (kwargs or {}).get("tensor")
+    def handle(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        first = args[0] if args else kwargs.get("tensor")
         if func in _INIT_FUNCTIONS and isinstance(first, torch.Tensor) and first.is_meta:
             return first
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
 
 def build_uninitialised(

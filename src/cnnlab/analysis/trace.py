@@ -22,10 +22,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.flops import macs_of
 from cnnlab.analysis.receptive_field import Field, FieldTracker
+from cnnlab.analysis.torch_calls import FunctionWatcher
 from cnnlab.analysis.windows import window_of
 from cnnlab.errors import ModelError
 from cnnlab.inference import eval_mode
@@ -102,19 +102,14 @@ def _where(call: ModuleCall | None) -> str:
     return f"{call.name or 'the model'} ({type(call.module).__name__})"
 
 
-class _Tracer(TorchFunctionMode):
+class _Tracer(FunctionWatcher):
     def __init__(self, stack: list[ModuleCall], fields: FieldTracker) -> None:
         super().__init__()
         self.stack, self.fields = stack, fields
 
-    def __torch_function__(
-        self,
-        func: Callable[..., Any],
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
+    def handle(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        kwargs = kwargs or {}
         owner = self.stack[-1] if self.stack else None
         window = window_of(func, args, kwargs)
         if window is not None and owner is not None:

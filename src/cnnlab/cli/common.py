@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from cnnlab.errors import ConfigError
@@ -97,9 +98,40 @@ def add_output(parser: argparse.ArgumentParser, default: str, kind: str = "PNG")
     parser.add_argument("--output", default=default, help=f"{kind} file")
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model-option KEY=VALUE`` (repeatable), read by :func:`model_options`."""
+    parser.add_argument(
+        "--model-option",
+        dest="model_option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="model option, e.g. activation=tanh (repeatable)",
+    )
+
+
+def add_num_classes(parser: argparse.ArgumentParser) -> None:
+    """``--num-classes N``: the classes of the model's head."""
+    parser.add_argument(
+        "--num-classes",
+        dest="num_classes",
+        type=int,
+        help="classes of the model's head (default: the model's)",
+    )
+
+
 def emit_json(document: Any) -> None:
     """Print ``document`` as the one JSON document of ``--json`` on stdout."""
     print(json.dumps(document, indent=2))
+
+
+def print_result(as_json: bool, document: Callable[[], Any], text: Callable[[], str]) -> None:
+    """A command's result on stdout: ``document()`` as the one JSON document of ``--json``
+    when ``as_json``, else ``text()``, the human-readable form (only the one asked for is
+    computed)."""
+    if as_json:
+        emit_json(document())
+    else:
+        print(text())
 
 
 def parse_option(text: str) -> tuple[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnlab.cli.common import CACHE_DIR, JSON, add_output, emit_json
+from cnnlab.cli.common import CACHE_DIR, JSON, add_output, emit_json, print_result
 from cnnlab.cli.config_flags import argparse_type
 from cnnlab.training.config import parse_image_size
 
@@ -63,10 +63,11 @@ def run_fetch(args: argparse.Namespace) -> int:
     from cnnlab.data.datasets import fetch_dataset
 
     folder = fetch_dataset(args.name, args.cache_dir, force=args.force, source=args.source)
-    if args.json:
-        emit_json({"dataset": args.name, "path": str(folder)})
-    else:
-        print(f"{args.name}: verified and cached in {folder}")
+    print_result(
+        args.json,
+        lambda: {"dataset": args.name, "path": str(folder)},
+        lambda: f"{args.name}: verified and cached in {folder}",
+    )
     return 0
 
 

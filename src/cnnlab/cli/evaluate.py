@@ -13,6 +13,7 @@ from cnnlab.cli.common import (
     SPLIT,
     add_output,
     emit_json,
+    print_result,
 )
 from cnnlab.cli.config_flags import add_config_flag, config_fields
 from cnnlab.cli.launch import add_timeout_option
@@ -106,10 +107,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         crop_size=args.crop_size,
         mistakes=args.mistakes,
     )
-    if args.json:
-        emit_json(report.to_dict())
-    else:
-        print(report.render())
+    print_result(args.json, report.to_dict, report.render)
     return 0
 
 
@@ -133,10 +131,7 @@ def run_ensemble(args: argparse.Namespace) -> int:
     report = ensemble(
         args.runs, selection=selection, combine=args.combine, cache_dir=args.cache_dir
     )
-    if args.json:
-        emit_json(report.to_dict())
-    else:
-        print(report.render())
+    print_result(args.json, report.to_dict, report.render)
     return 0
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnlab.cli.common import JSON, emit_json, model_options
+from cnnlab.cli.common import (
+    JSON,
+    add_model_option,
+    add_num_classes,
+    model_options,
+    print_result,
+)
 from cnnlab.shapes import parse_input_shape
 
 
@@ -20,19 +26,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("model", help="registered name, path/to/file.py:callable, run or checkpoint")
     p.add_argument("--input", help="input shape C,H,W (default: the model's)")
-    p.add_argument(
-        "--num-classes",
-        dest="num_classes",
-        type=int,
-        help="classes of the model's head (default: the model's)",
-    )
-    p.add_argument(
-        "--model-option",
-        dest="model_option",
-        action="append",
-        metavar="KEY=VALUE",
-        help="model option, e.g. activation=tanh (repeatable)",
-    )
+    add_num_classes(p)
+    add_model_option(p)
     p.add_argument(
         "--explain",
         action="store_true",
@@ -53,12 +48,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--input", help="input shape C,H,W (default: the model's; 3,7,7 for ops)")
     p.add_argument("--batch", type=int, default=2, help="images per batch")
-    p.add_argument(
-        "--num-classes",
-        dest="num_classes",
-        type=int,
-        help="classes of the model's head (default: the model's)",
-    )
+    add_num_classes(p)
     p.add_argument(
         "--max-elements",
         dest="max_elements",
@@ -77,15 +67,12 @@ def run_models(args: argparse.Namespace) -> int:
     from cnnlab.analysis import format_models, model_overview
 
     rows = model_overview(args.pattern)
-    if args.json:
-        emit_json(rows)
-    else:
-        print(format_models(rows))
+    print_result(args.json, lambda: rows, lambda: format_models(rows))
     return 0
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    from cnnlab.analysis import format_explain, summary
+    from cnnlab.analysis import summary
     from cnnlab.runs import is_run_or_checkpoint, load_run
 
     kwargs = model_options(args.model_option)
@@ -94,14 +81,15 @@ def run_summary(args: argparse.Namespace) -> int:
         run = load_run(args.model)
         model, input_shape = run.model, input_shape or run.meta.input_shape
     result = summary(model, input_shape, args.num_classes, **kwargs)
-    if args.json:
-        emit_json(result.to_dict())
-    else:
-        print(result.table())
-        if args.explain:
-            print()
-            print(format_explain(result))
+    print_result(args.json, result.to_dict, lambda: _table(result, args.explain))
     return 0
+
+
+def _table(result: Any, explain: bool) -> str:
+    """The summary table, and with ``explain`` the arithmetic of each layer after a blank line."""
+    from cnnlab.analysis import format_explain
+
+    return f"{result.table()}\n\n{format_explain(result)}" if explain else result.table()
 
 
 def run_gradcheck(args: argparse.Namespace) -> int:
@@ -116,8 +104,5 @@ def run_gradcheck(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         seed=args.seed,
     )
-    if args.json:
-        emit_json(report.to_dict())
-    else:
-        print("\n".join(report.lines()))
+    print_result(args.json, report.to_dict, lambda: "\n".join(report.lines()))
     return 0 if report.passed else 1

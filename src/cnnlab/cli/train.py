@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnlab.cli.common import CACHE_DIR, JSON, PROGRESS, emit_json, model_options
+from cnnlab.cli.common import (
+    CACHE_DIR,
+    JSON,
+    PROGRESS,
+    add_model_option,
+    model_options,
+    print_result,
+)
 from cnnlab.cli.config_flags import add_config_flag, config_fields, given_options
 from cnnlab.cli.launch import add_launch_options
 from cnnlab.errors import ConfigError
@@ -27,13 +34,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--out", help="new run directory")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
-    p.add_argument(
-        "--model-option",
-        dest="model_option",
-        action="append",
-        metavar="KEY=VALUE",
-        help="model option, e.g. activation=tanh (repeatable)",
-    )
+    add_model_option(p)
     options = p.add_argument_group(_TRAINING_OPTIONS)
     for config_field in config_fields("train"):
         add_config_flag(options, config_field)
@@ -101,8 +102,5 @@ def _print_result(args: argparse.Namespace, run_dir: str, history: Any) -> int:
     from cnnlab.evaluation.training_result import training_result
 
     result = training_result(run_dir, history, cache_dir=args.cache_dir)
-    if args.json:
-        emit_json(result.to_dict())
-    else:
-        print(result.format())
+    print_result(args.json, result.to_dict, result.format)
     return 0

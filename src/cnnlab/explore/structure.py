@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
+from cnnlab.analysis.torch_calls import FunctionWatcher, argument_tensors, tensors_in
 from cnnlab.explore.layers import LayerRow, row_lookup
 
 #: Display names of the functions that combine tensors, keyed by function object.
@@ -131,21 +131,17 @@ class Structure:
         return [row for row, sources in self.inputs.items() if sources == [direct]]
 
 
-class _Follow(TorchFunctionMode):
+class _Follow(FunctionWatcher):
     def __init__(self, walk: _Walk) -> None:
         super().__init__()
         self.walk = walk
 
-    def __torch_function__(
-        self,
-        func: Callable[..., Any],
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
+    def handle(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        out = func(*args, **(kwargs or {}))
+        out = func(*args, **kwargs)
         if not self.walk.inside_leaf():
-            self.walk.function(func, args, kwargs or {}, out)
+            self.walk.function(func, args, kwargs, out)
         return out
 
 
@@ -180,19 +176,19 @@ class _Walk:
         self.stack.append((module, row))
         if row is not None:
             self.started = row.index + 1
-            self.inputs[row.index] = [self.sources.get(id(t), INPUT) for t in _tensors(args)]
+            self.inputs[row.index] = [self.sources.get(id(t), INPUT) for t in tensors_in(args)]
 
     def post(self, module: nn.Module, _args: tuple[Any, ...], output: Any) -> None:
         _, row = self.stack.pop()
         if row is not None:
-            for t in _tensors(output):
+            for t in tensors_in(output):
                 self.mark(t, Source("layer", row.index))
 
     def function(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
     ) -> None:
-        outs = _tensors(out)
-        ins = [t for t in _tensors(args) + _tensors(list(kwargs.values())) if id(t) in self.sources]
+        outs = tensors_in(out)
+        ins = [t for t in argument_tensors(args, kwargs) if id(t) in self.sources]
         if not outs or not ins:
             return
         found = [self.sources[id(t)] for t in ins]
@@ -216,14 +212,6 @@ class _Walk:
             source = Source("merge", merge.index)
         for t in outs:
             self.mark(t, source)
-
-
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, list | tuple):
-        return [t for item in obj for t in _tensors(item)]
-    return []
 
 
 def _lanes(merge: Merge, rows: Sequence[LayerRow], inputs: dict[int, list[Source]]) -> None:

@@ -126,6 +126,12 @@ def with_spatial(x_shape: tuple[int, ...], size: Pair, batch_last: bool = False)
     return (*x_shape[:-2], *size)
 
 
+def padded_size(size: Pair, pads: Padding2d) -> Pair:
+    """``(H, W)`` of a map of ``size`` after padding it by ``pads``."""
+    (pt, pb), (pl, pr) = pads
+    return size[0] + pt + pb, size[1] + pl + pr
+
+
 def pad2d(
     x: np.ndarray, pads: Padding2d, value: float = 0.0, batch_last: bool = False
 ) -> np.ndarray:

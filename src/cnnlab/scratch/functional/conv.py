@@ -25,6 +25,7 @@ from cnnlab.scratch.functional._utils import (
     conv_output_size,
     conv_padding,
     pad2d,
+    padded_size,
     unpad2d,
 )
 from cnnlab.scratch.functional.im2col import col2im, im2col
@@ -47,8 +48,7 @@ class ConvGeometry:
 
     @property
     def padded_size(self) -> Pair:
-        (pt, pb), (pl, pr) = self.pads
-        return self.in_size[0] + pt + pb, self.in_size[1] + pl + pr
+        return padded_size(self.in_size, self.pads)
 
 
 def conv2d_geometry(

@@ -12,8 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.scratch.functional._utils import Pair, as_pair
-from cnnlab.scratch.functional.conv import conv2d_geometry
+from cnnlab.scratch.functional.conv import ConvGeometry, conv2d_geometry
 from cnnlab.scratch.functional.pool import adaptive_ranges, pool2d_geometry
+
+
+def _patch(xp: np.ndarray, c0: int, c1: int, at: Pair, geo: ConvGeometry) -> np.ndarray:
+    """The window of output pixel ``at`` over channels ``c0:c1`` of the padded input.
+
+    Shape:
+        ``(N, C, Hp, Wp) -> (N, c1 - c0, kh, kw)``.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    oh, ow = at
+    return xp[
+        :,
+        c0:c1,
+        oh * sh : oh * sh + dh * (kh - 1) + 1 : dh,
+        ow * sw : ow * sw + dw * (kw - 1) + 1 : dw,
+    ]
 
 
 def conv2d_naive(
@@ -33,19 +49,13 @@ def conv2d_naive(
     geo = conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     (pt, pb), (pl, pr) = geo.pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
     cg, og = x.shape[1] // groups, weight.shape[0] // groups
     out = np.zeros((x.shape[0], weight.shape[0], *geo.out_size), dtype=x.dtype)
     for g in range(groups):
         w = weight[g * og : (g + 1) * og]
         for oh in range(geo.out_size[0]):
             for ow in range(geo.out_size[1]):
-                patch = xp[
-                    :,
-                    g * cg : (g + 1) * cg,
-                    oh * sh : oh * sh + dh * (kh - 1) + 1 : dh,
-                    ow * sw : ow * sw + dw * (kw - 1) + 1 : dw,
-                ]
+                patch = _patch(xp, g * cg, (g + 1) * cg, (oh, ow), geo)
                 out[:, g * og : (g + 1) * og, oh, ow] = np.einsum("nckl,ockl->no", patch, w)
     if bias is not None:
         out += bias[None, :, None, None]
@@ -79,7 +89,7 @@ def conv2d_backward_naive(
     """
     geo = conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     (pt, pb), (pl, pr) = geo.pads
-    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    (kh, kw), (dh, dw) = geo.kernel, geo.dilation
     hp, wp = geo.padded_size
     cg, og = x.shape[1] // groups, weight.shape[0] // groups
     # Input error: dilate, pad fully (plus the rows/columns the last window never reached),
@@ -103,12 +113,7 @@ def conv2d_backward_naive(
     for g in range(groups):
         for oh in range(geo.out_size[0]):
             for ow in range(geo.out_size[1]):
-                patch = xp[
-                    :,
-                    g * cg : (g + 1) * cg,
-                    oh * sh : oh * sh + dh * (kh - 1) + 1 : dh,
-                    ow * sw : ow * sw + dw * (kw - 1) + 1 : dw,
-                ]
+                patch = _patch(xp, g * cg, (g + 1) * cg, (oh, ow), geo)
                 err = grad_out[:, g * og : (g + 1) * og, oh, ow]
                 grad_w[g * og : (g + 1) * og] += np.einsum("no,nckl->ockl", err, patch)
     return grad_x, grad_w, grad_out.sum(axis=(0, 2, 3))

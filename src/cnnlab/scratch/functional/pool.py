@@ -24,6 +24,7 @@ from cnnlab.scratch.functional._utils import (
     as_pair,
     check_ndim,
     pad2d,
+    padded_size,
     pool_output_size,
     spatial_shape,
     unpad2d,
@@ -48,8 +49,7 @@ class PoolGeometry:
 
     @property
     def padded_size(self) -> Pair:
-        (pt, pb), (pl, pr) = self.pads
-        return self.in_size[0] + pt + pb, self.in_size[1] + pl + pr
+        return padded_size(self.in_size, self.pads)
 
     @property
     def overlapping(self) -> bool:
