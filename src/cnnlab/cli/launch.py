@@ -85,7 +85,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
                 warnings.simplefilter("ignore")  # rank 0 shows the same warnings
                 return args.func(args)
-    if getattr(args, "max_restarts", 0) or getattr(args, "port", None) is not None:
+    launch_options = hasattr(args, "max_restarts")  # train and finetune (explore has a --port)
+    if launch_options and (args.max_restarts or args.port is not None):
         from cnnlab.errors import ConfigError
 
         raise ConfigError(
