@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from cnnlab import cli_export
 from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.training.config import ENGINES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -186,9 +187,10 @@ def _print_training_result(args: argparse.Namespace, history: Any, run_dir: str)
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.evaluate import evaluate
+    from cnnlab.export.runtime import is_onnx_path
     from cnnlab.training.run import load_run
 
-    run = load_run(args.run, checkpoint=args.checkpoint)
+    run = args.run if is_onnx_path(args.run) else load_run(args.run, checkpoint=args.checkpoint)
     report = evaluate(
         run,
         data=args.data,
@@ -285,8 +287,13 @@ def _input_shape(text: str) -> tuple[int, int, int]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.predict import predict
+    from cnnlab.export.runtime import load_onnx_run
 
-    predictions = predict(args.run, args.images, top_k=args.top_k, invert=args.invert)
+    run = args.run
+    if args.input or args.classes:  # an ONNX file without cnnlab metadata (cnnlab.export)
+        shape = _input_shape(args.input) if args.input else None
+        run = load_onnx_run(args.run, input_shape=shape, classes=args.classes)
+    predictions = predict(run, args.images, top_k=args.top_k, invert=args.invert)
     if args.json:
         _emit_json([p.to_dict() for p in predictions])
     else:
@@ -724,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer_parsers(sub)
 
     p = sub.add_parser("evaluate", help="loss, accuracy, top-k, per-class metrics, confusion")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("run", help="run directory, .safetensors checkpoint or .onnx file")
     p.add_argument("--data", help="dataset (default: the run's)")
     p.add_argument("--split", default="test", choices=("test", "train"))
     p.add_argument("--top-k", dest="top_k", type=int, default=5)
@@ -753,7 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify image files")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("run", help="run directory, .safetensors checkpoint or .onnx file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or BMP files")
     p.add_argument("--top-k", dest="top_k", type=int, default=3)
     p.add_argument(
@@ -761,8 +768,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="invert grey levels (dark digits on light paper -> MNIST's light on dark)",
     )
+    p.add_argument("--input", metavar="C,H,W", help="an .onnx file without cnnlab metadata")
+    p.add_argument("--classes", metavar="NAMES", help="the same: class names, comma-separated")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+    cli_export.add_parser(sub)
     _add_picture_commands(sub)
 
     p = sub.add_parser("gradcheck", help="check the NumPy engine's gradients numerically (float64)")

@@ -21,6 +21,7 @@ from cnnlab.evaluation.metrics import (
     worst_mistakes,
 )
 from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
+from cnnlab.export.runtime import is_onnx_path, load_onnx_run
 from cnnlab.inference import compute_logits
 from cnnlab.training.run import Run, load_run
 
@@ -185,6 +186,8 @@ def evaluate(
     """
     if top_k < 1:
         raise ConfigError(f"expected top_k >= 1, received top_k={top_k}")
+    if is_onnx_path(run):  # an exported graph, run by onnxruntime (cnnlab.export)
+        run = load_onnx_run(run, tta=tta, require_metadata=True)
     run = run if isinstance(run, Run) else load_run(run)
     network_input = tuple(run.model.default_input_shape[1:])
     crop = crop_size_for(tta, run.preprocessing, network_input, crop_size)  # checks before work

@@ -1,0 +1,89 @@
+"""``cnnlab export``: a run, checkpoint or untrained model to a verified ONNX file.
+
+A command module: :func:`add_parser` adds the sub-command, :func:`run` carries it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``export`` to the ``cnnlab`` sub-commands."""
+    p = subparsers.add_parser(
+        "export",
+        help="an ONNX file (pixels in, logits out), checked against onnxruntime before it is kept",
+        description="Export to ONNX with torch.export (TorchScript as fallback). The graph takes "
+        "float32 pixels in [0, 1], batch x C x H x W at the run's image size, pads and "
+        "normalises them inside, and returns 'logits'. onnxruntime must reproduce torch on "
+        "real test images (random for untrained models) before the file is written. Needs "
+        "pip install 'cnnlab[export]'.",
+    )
+    p.add_argument(
+        "source",
+        metavar="RUN|CHECKPOINT|MODEL",
+        help="run directory, .safetensors checkpoint, or a registered model name (untrained)",
+    )
+    p.add_argument("--output", required=True, metavar="FILE.onnx", help="the ONNX file")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    p.add_argument("--input", metavar="C,H,W", help="untrained model: input shape")
+    p.add_argument("--num-classes", dest="num_classes", type=int, help="untrained model")
+    p.add_argument(
+        "--model-option",
+        dest="model_option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="untrained model: model option (repeatable)",
+    )
+    fold = p.add_mutually_exclusive_group()
+    fold.add_argument(
+        "--fold-bn",
+        dest="fold_bn",
+        action="store_true",
+        default=True,
+        help="fold BatchNorm into the preceding convolutions (default)",
+    )
+    fold.add_argument(
+        "--no-fold-bn",
+        dest="fold_bn",
+        action="store_false",
+        help="keep BatchNormalization nodes in the graph",
+    )
+    p.add_argument("--opset", type=int, help="ONNX opset, 18 or newer (default: the exporter's)")
+    p.add_argument("--data", help="verify on this dataset's test split (default: the run's)")
+    p.add_argument(
+        "--images", type=int, default=8, help="images in the verification batch (default 8)"
+    )
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
+    p.add_argument("--cache-dir", dest="cache_dir")
+    p.add_argument("--json", action="store_true", help="print the export report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export, print the report (human lines or ``--json``); 0 on success."""
+    from cnnlab.cli import _emit_json, _input_shape, _parse_option
+    from cnnlab.export.exporter import export_onnx
+
+    report = export_onnx(
+        args.source,
+        args.output,
+        checkpoint=args.checkpoint,
+        input_shape=_input_shape(args.input) if args.input else None,
+        num_classes=args.num_classes,
+        model_options=dict(_parse_option(o) for o in args.model_option or ()) or None,
+        fold_bn=args.fold_bn,
+        opset=args.opset,
+        data=args.data,
+        cache_dir=args.cache_dir,
+        images=args.images,
+        rtol=args.rtol,
+        atol=args.atol,
+    )
+    if args.json:
+        _emit_json(report.to_dict())
+    else:
+        print(report.render())
+    return 0
