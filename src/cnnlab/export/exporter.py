@@ -18,6 +18,7 @@ import cnnlab
 from cnnlab.errors import ConfigError, ModelError
 from cnnlab.export.convert import to_onnx
 from cnnlab.export.extra import require
+from cnnlab.export.failure import one_line
 from cnnlab.export.graph import PixelClassifier
 from cnnlab.export.metadata import INPUT_NAME, OUTPUT_NAME, OnnxMetadata
 from cnnlab.export.runtime import open_session
@@ -191,8 +192,8 @@ def export_onnx(
         ) from None
     session = open_session(serialized, f"the exported {src.name}")
     reference = compute_logits(src.model, pixels, prep)  # cnnlab's own torch inference path
-    (batch_logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
-    (one_logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: x[:1].numpy()})
+    batch_logits = _run(session, x, src.name)
+    one_logits = _run(session, x[:1], src.name)
     verification = compare(reference, batch_logits, inputs, rtol, atol)
     verification.check()
     single = compare(reference[:1], one_logits, f"{inputs}, first image alone", rtol, atol)
@@ -220,6 +221,23 @@ def export_onnx(
             "onnxruntime": ort.__version__,
         },
     )
+
+
+def _run(session: Any, pixels: torch.Tensor, name: str) -> Any:
+    """onnxruntime's logits for ``pixels``; a graph that cannot run them is a one-line error
+    (e.g. a batch size the exporter fixed).
+
+    Shape:
+        ``(N, C, H, W) -> (N, K)``.
+    """
+    try:
+        (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: pixels.numpy()})
+    except Exception as exc:  # onnxruntime's own error types
+        raise ModelError(
+            f"expected the exported {name} to run a batch of {pixels.shape[0]} in onnxruntime, "
+            f"received an error ({one_line(str(exc))}); nothing was written"
+        ) from None
+    return logits
 
 
 def check_output_path(output: str | Path) -> Path:

@@ -122,7 +122,9 @@ def verification_images(
         DataError, ConfigError: ``data`` was given and cannot be loaded or does not fit.
     """
     prep = source.preprocessing
-    if source.run is not None:
+    if source.run is not None and data is None and source.run.data is None:
+        what = "random pixels; the checkpoint names no dataset"
+    elif source.run is not None:
         from cnnlab.evaluation.evaluate import load_split
 
         try:
