@@ -10,7 +10,7 @@ RUN := runs/lenet5-$(shell date +%Y%m%d-%H%M%S)
 # torch is pinned through constraints.txt to the local CPU build (see constraints.txt)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,explore]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,explore,export]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -5,7 +5,9 @@ analysis, bridge -> runs, registry, shapes, inference -> errors, fileio).
 Two refinements of the picture, both in :data:`LAYERS`: the public API's training functions
 live in ``training/run.py`` (fit, resume) and ``transfer.py`` (finetune), so those modules sit
 at the public-API layer; and training's records (config, checkpoint format, history, freezing,
-optimiser choice) sit below ``runs`` and ``bridge``, which read and use them.
+optimiser choice) sit below ``runs`` and ``bridge``, which read and use them; and the ONNX
+side of inference (``export/runtime.py``: an ``.onnx`` file as a run, run by onnxruntime, with
+its metadata, extra check and error condensing) sits below evaluation, which runs it.
 
 The graph is read from the source with :mod:`ast`, so it sees every import, including the ones
 inside functions (lazy imports are still dependencies); only imports under
@@ -41,6 +43,10 @@ LAYERS: dict[str, float] = {
     "runs": 5,
     "bridge": 5,
     "training": 6,
+    "export.runtime": 6.5,
+    "export.metadata": 6.5,
+    "export.extra": 6.5,
+    "export.failure": 6.5,
     "evaluation": 7,
     "viz": 8,
     "export": 8,

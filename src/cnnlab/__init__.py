@@ -42,6 +42,7 @@ _API: dict[str, str] = {
     "Augmenter": "cnnlab.data.augment",
     "parse_augment": "cnnlab.data.augment_spec",
     "summary": "cnnlab.analysis",
+    "export_onnx": "cnnlab.export.exporter",
 }
 
 __all__ = sorted(_API)

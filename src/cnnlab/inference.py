@@ -83,7 +83,7 @@ def compute_logits(
     Shape:
         ``(N, C, H, W) uint8 -> (N, num_classes) float32`` on the CPU.
     """
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device  # CPU without weights (onnxruntime)
     with eval_mode(model):
         chunks = []
         for batch in image_batches(images, batch_size):

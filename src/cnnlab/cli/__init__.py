@@ -13,6 +13,7 @@ of ``cnnlab --help``):
   field metadata by :mod:`~cnnlab.cli.config_flags`)
 - :mod:`~cnnlab.cli.evaluate`: ``evaluate``, ``predict``, ``ensemble``, ``report``
 - :mod:`~cnnlab.cli.pictures`: ``plot``, ``features``, ``filters``, ``cam``, ``confusion``
+- :mod:`~cnnlab.cli.export`: ``export`` (a verified ONNX file, :mod:`cnnlab.export`)
 - :mod:`~cnnlab.cli.explore`: ``explore`` (the local web page of :mod:`cnnlab.explore`)
 - :mod:`~cnnlab.cli.common`: the parser class, common flags as argparse parents (``JSON``,
   ``CACHE_DIR``, ``PROGRESS``, ``SPLIT``, ``INVERT``), JSON output, ``KEY=VALUE`` options.
@@ -40,12 +41,12 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from cnnlab.cli import data, evaluate, explore, models, pictures, train
+from cnnlab.cli import data, evaluate, explore, export, models, pictures, train
 from cnnlab.cli.common import Parser, show_warning
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
 
-COMMANDS = (models, data, train, evaluate, pictures, explore)
+COMMANDS = (models, data, train, evaluate, pictures, export, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

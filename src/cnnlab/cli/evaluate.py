@@ -21,13 +21,16 @@ from cnnlab.cli.launch import add_timeout_option
 _RUN_DATA_HELP = "dataset (default: the run's)"
 
 
+ONNX_RUN_HELP = "run directory, .safetensors checkpoint or .onnx file"
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
         parents=[JSON, CACHE_DIR, SPLIT],
         help="loss, accuracy, top-k, per-class metrics, confusion",
     )
-    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("run", help=ONNX_RUN_HELP)
     p.add_argument("--data", help=_RUN_DATA_HELP)
     p.add_argument("--top-k", dest="top_k", type=int, default=5, help="top-1 .. top-K accuracy")
     p.add_argument(
@@ -60,9 +63,11 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser("predict", parents=[JSON, INVERT], help="classify image files")
-    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("run", help=ONNX_RUN_HELP)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or BMP files")
     p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes listed per image")
+    p.add_argument("--input", metavar="C,H,W", help="an .onnx file without cnnlab metadata")
+    p.add_argument("--classes", metavar="NAMES", help="the same: class names, comma-separated")
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser(
@@ -88,9 +93,10 @@ def add_parser(subparsers: Any) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.evaluate import evaluate
     from cnnlab.evaluation.inputs import DataSelection
+    from cnnlab.export.runtime import is_onnx_path
     from cnnlab.runs import load_run
 
-    run = load_run(args.run, checkpoint=args.checkpoint)
+    run = args.run if is_onnx_path(args.run) else load_run(args.run, checkpoint=args.checkpoint)
     selection = DataSelection(
         data=args.data,
         split=args.split,
@@ -113,8 +119,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from cnnlab.evaluation.predict import predict
+    from cnnlab.export.runtime import load_onnx_run
+    from cnnlab.shapes import parse_input_shape
 
-    predictions = predict(args.run, args.images, top_k=args.top_k, invert=args.invert)
+    run = args.run
+    if args.input or args.classes:  # an ONNX file without cnnlab metadata (cnnlab.export)
+        shape = parse_input_shape(args.input) if args.input else None
+        run = load_onnx_run(args.run, input_shape=shape, classes=args.classes)
+    predictions = predict(run, args.images, top_k=args.top_k, invert=args.invert)
     if args.json:
         emit_json([p.to_dict() for p in predictions])
     else:

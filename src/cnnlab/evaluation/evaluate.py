@@ -18,6 +18,7 @@ from cnnlab.evaluation.metrics import (
     worst_mistakes,
 )
 from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
+from cnnlab.export.runtime import is_onnx_path, load_onnx_run
 from cnnlab.inference import compute_logits
 from cnnlab.runs import Run, as_run
 from cnnlab.training.distributed import current
@@ -129,6 +130,8 @@ def evaluate(
         DataError: the data's classes differ from the run's.
     """
     _check_top_k(top_k)
+    if is_onnx_path(run):  # an exported graph, run by onnxruntime (cnnlab.export)
+        run = load_onnx_run(run, tta=tta, require_metadata=True)
     run = as_run(run)
     selection = selection or DataSelection()
     _crop_for(run, tta, crop_size)  # checks before loading any data

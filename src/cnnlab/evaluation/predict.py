@@ -11,6 +11,7 @@ import torch
 
 from cnnlab.data.images import load_image
 from cnnlab.errors import ConfigError
+from cnnlab.export.runtime import is_onnx_path, load_onnx_run
 from cnnlab.inference import compute_logits
 from cnnlab.runs import Run, as_run
 
@@ -52,6 +53,8 @@ def predict(
         raise ConfigError(f"expected top_k >= 1, received top_k={top_k}")
     if not images:
         raise ConfigError("expected at least one image file, received none")
+    if is_onnx_path(run):  # an exported graph, run by onnxruntime (cnnlab.export)
+        run = load_onnx_run(run)
     run = as_run(run)
     prep = run.preprocessing
     batch = torch.stack([load_image(p, prep.channels, prep.image_size, invert) for p in images])

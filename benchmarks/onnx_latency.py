@@ -1,0 +1,151 @@
+"""torch eager against onnxruntime on the exported graph, in one process; prints one JSON
+document.
+
+    .venv/bin/python benchmarks/onnx_latency.py [--threads N] [--rounds 5]
+        [--latency-calls 200] [--batch 256]
+
+For LeNet-5 (1x32x32) and ResNet-18 (3x64x64, 10 classes): each model is exported with
+``cnnlab.export.export_onnx`` (verified against torch, as ``cnnlab export`` does), then
+
+* latency: one image at a time (batch 1), ``--latency-calls`` calls per round, median and
+  90th percentile of the single calls in milliseconds;
+* throughput: batches of ``--batch`` images, images per second, best (least disturbed) round.
+
+torch runs the very module that was exported (padding and normalisation included) under
+``torch.inference_mode()``; onnxruntime runs the ``.onnx`` file on its CPU provider with
+``intra_op_num_threads`` equal to torch's thread count (``--threads``, default torch's). Rounds
+alternate between the two so that machine load hits both alike. The 1-minute load average
+before and after, the CPU model and the versions are part of the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from cnnlab.export.exporter import export_onnx
+from cnnlab.export.graph import PixelClassifier
+from cnnlab.export.source import resolve_source
+
+MODELS = (("lenet5", (1, 32, 32)), ("resnet18", (3, 64, 64)))
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _call_times(fn, calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _measure(name: str, shape: tuple[int, int, int], args: argparse.Namespace, folder: Path):
+    path = folder / f"{name}.onnx"
+    torch.manual_seed(0)  # the same seed builds the same weights for both
+    report = export_onnx(name, path, input_shape=shape, num_classes=10, images=2)
+    torch.manual_seed(0)
+    source = resolve_source(name, input_shape=shape, num_classes=10)
+    module = PixelClassifier(source.model, source.preprocessing).eval()
+    session = _session(path, args.threads)
+    generator = torch.Generator().manual_seed(0)
+    one = torch.rand(1, *shape, generator=generator)
+    batch = torch.rand(args.batch, *shape, generator=generator)
+    one_np, batch_np = one.numpy(), batch.numpy()
+
+    def torch_run(x: torch.Tensor):
+        with torch.inference_mode():
+            return module(x)
+
+    def ort_run(x: np.ndarray):
+        return session.run(["logits"], {"pixels": x})[0]
+
+    for _ in range(10):  # warm-up: first calls allocate and pick kernels
+        torch_run(one), ort_run(one_np)
+    torch_run(batch), ort_run(batch_np)
+    latency: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
+    throughput: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
+    for _ in range(args.rounds):
+        latency["torch"] += _call_times(lambda: torch_run(one), args.latency_calls)
+        latency["onnxruntime"] += _call_times(lambda: ort_run(one_np), args.latency_calls)
+        throughput["torch"].append(args.batch / min(_call_times(lambda: torch_run(batch), 1)))
+        throughput["onnxruntime"].append(
+            args.batch / min(_call_times(lambda: ort_run(batch_np), 1))
+        )
+    same = np.abs(torch_run(batch).numpy() - ort_run(batch_np)).max()  # same weights, same graph
+    result = {
+        "input": list(shape),
+        "torch_vs_onnxruntime_max_abs_diff": float(same),
+        "onnx_bytes": report.bytes,
+        "export_max_abs_diff": report.verification.max_abs_diff,
+    }
+    for runtime in ("torch", "onnxruntime"):
+        ms = [t * 1000 for t in latency[runtime]]
+        result[runtime] = {
+            "batch1_latency_ms_median": statistics.median(ms),
+            "batch1_latency_ms_p90": float(np.percentile(ms, 90)),
+            f"batch{args.batch}_images_per_s_best": max(throughput[runtime]),
+            f"batch{args.batch}_images_per_s_median": statistics.median(throughput[runtime]),
+        }
+    t, o = result["torch"], result["onnxruntime"]
+    result["onnxruntime_speedup"] = {
+        "batch1_latency": t["batch1_latency_ms_median"] / o["batch1_latency_ms_median"],
+        f"batch{args.batch}_throughput": o[f"batch{args.batch}_images_per_s_best"]
+        / t[f"batch{args.batch}_images_per_s_best"],
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--latency-calls", dest="latency_calls", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=256)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        models = {name: _measure(name, shape, args, Path(folder)) for name, shape in MODELS}
+    document = {
+        "machine": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "latency_calls_per_round": args.latency_calls,
+        "batch": args.batch,
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        "models": models,
+    }
+    print(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""ONNX export, checked against onnxruntime, and onnxruntime in place of torch.
+
+- :func:`export_onnx` (``cnnlab export``): a run, checkpoint or untrained model to an ``.onnx``
+  file whose graph takes ``[0, 1]`` pixels and returns logits, verified before it is kept.
+- :func:`load_onnx_run`: an ``.onnx`` file as a run that ``predict`` and ``evaluate`` take.
+
+Needs the ``cnnlab[export]`` extra (onnx, onnxscript, onnxruntime; running a file needs
+onnxruntime only). Importing this package imports none of them.
+"""
+
+from __future__ import annotations
+
+from cnnlab._lazy import lazy_api
+
+_API: dict[str, str] = {
+    "export_onnx": "cnnlab.export.exporter",
+    "ExportReport": "cnnlab.export.exporter",
+    "load_onnx_run": "cnnlab.export.runtime",
+    "is_onnx_path": "cnnlab.export.runtime",
+    "OnnxClassifier": "cnnlab.export.runtime",
+    "OnnxMetadata": "cnnlab.export.metadata",
+    "Verification": "cnnlab.export.verify",
+    "MissingExtraError": "cnnlab.export.extra",
+}
+
+__all__ = sorted(_API)
+
+__getattr__, __dir__ = lazy_api(__name__, globals(), _API)
