@@ -125,10 +125,10 @@ def verification_images(
     if source.run is not None and data is None and source.run.data is None:
         what = "random pixels; the checkpoint names no dataset"
     elif source.run is not None:
-        from cnnlab.evaluation.evaluate import load_split
+        from cnnlab.evaluation.inputs import DataSelection, load_split
 
         try:
-            spec, split = load_split(source.run, data, "test", cache_dir)
+            spec, split = load_split(source.run, DataSelection(data=data), cache_dir)
             picked = torch.linspace(0, len(split) - 1, min(count, len(split))).round().long()
             images = split.take(picked)
             expected_shape = (prep.channels, *prep.image_size)
