@@ -89,7 +89,8 @@ def _well_scaled_checkpoint(name: str, shape: tuple[int, int, int], path: Path) 
     head = model.get_classifier()
     scale = compute_logits(model, pixels, prep).std().item()
     head.weight.div_(scale)
-    head.bias.div_(scale)
+    if head.bias is not None:  # airbench94's head has none
+        head.bias.div_(scale)
     meta = {
         "model": model.cnnlab_spec,
         "classes": CLASSES,
@@ -98,6 +99,11 @@ def _well_scaled_checkpoint(name: str, shape: tuple[int, int, int], path: Path) 
     }
     save_checkpoint(path, Checkpoint(model.eval().state_dict(), meta))
     return path
+
+
+#: BatchNorm layers that follow a pooling, not a convolution, stay in the graph when the rest
+#: are folded: airbench94's first norm of each of its 3 blocks (conv -> max pool -> BatchNorm).
+UNFOLDABLE = {"airbench94": 3}
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -112,7 +118,8 @@ def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
         assert report.verification.passed and report.verification.images == 3
         assert report.batch_of_one.passed and report.batch_of_one.images == 1
         assert report.verification.inputs == "random pixels; the checkpoint names no dataset"
-        assert report.batchnorm == "folded" and report.batchnorm_nodes == 0
+        assert report.batchnorm == "folded"
+        assert report.batchnorm_nodes == UNFOLDABLE.get(name, 0)
         assert path.stat().st_size == report.bytes
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
