@@ -119,7 +119,7 @@ def start_server(argv: list[str], timeout: float = 120.0) -> Server:
     return Server(process, url, lines, reader)
 
 
-def stop_server(process: subprocess.Popen, timeout: float = 15.0) -> int:
+def stop_server(process: subprocess.Popen, timeout: float = 60.0) -> int:
     """Interrupt the server (as Ctrl+C does), kill it if it has not ended in ``timeout``
     seconds; returns its exit status."""
     if process.poll() is None:
