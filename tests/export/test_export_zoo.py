@@ -140,8 +140,9 @@ def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
         np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)
         spread = (expected.max(0).values - expected.min(0).values).max().item()
         assert spread > 1e-2, spread  # the images get clearly different logits
-    finally:
-        path.unlink(missing_ok=True)  # VGG files are ~500 MB each
+    finally:  # VGG's checkpoint and ONNX file are ~500 MB each
+        path.unlink(missing_ok=True)
+        checkpoint.unlink()
 
 
 @pytest.mark.parametrize("name", ["resnet20", "baseline"])
