@@ -14,7 +14,11 @@ For LeNet-5 (1x32x32) and ResNet-18 (3x64x64, 10 classes): each model is exporte
 torch runs the very module that was exported (padding and normalisation included) under
 ``torch.inference_mode()``; onnxruntime runs the ``.onnx`` file on its CPU provider with
 ``intra_op_num_threads`` equal to torch's thread count (``--threads``, default torch's). Rounds
-alternate between the two so that machine load hits both alike. The 1-minute load average
+alternate between the two so that machine load hits both alike; each round opens its own
+onnxruntime session and closes it before torch runs again, because onnxruntime's worker
+threads keep spinning between calls and, in the same process, starve torch's OpenMP threads
+(measured: LeNet-5 at batch 1 on 2 threads took 76 ms per call in torch with a session open,
+0.64 ms without). The 1-minute load average
 before and after, the CPU model and the versions are part of the output.
 """
 
@@ -70,7 +74,6 @@ def _measure(name: str, shape: tuple[int, int, int], args: argparse.Namespace, f
     torch.manual_seed(0)
     source = resolve_source(name, input_shape=shape, num_classes=10)
     module = PixelClassifier(source.model, source.preprocessing).eval()
-    session = _session(path, args.threads)
     generator = torch.Generator().manual_seed(0)
     one = torch.rand(1, *shape, generator=generator)
     batch = torch.rand(args.batch, *shape, generator=generator)
@@ -80,22 +83,30 @@ def _measure(name: str, shape: tuple[int, int, int], args: argparse.Namespace, f
         with torch.inference_mode():
             return module(x)
 
-    def ort_run(x: np.ndarray):
-        return session.run(["logits"], {"pixels": x})[0]
-
-    for _ in range(10):  # warm-up: first calls allocate and pick kernels
-        torch_run(one), ort_run(one_np)
-    torch_run(batch), ort_run(batch_np)
     latency: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
     throughput: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
     for _ in range(args.rounds):
+        for _ in range(5):  # warm-up: first calls allocate and pick kernels
+            torch_run(one)
+        torch_run(batch)
         latency["torch"] += _call_times(lambda: torch_run(one), args.latency_calls)
-        latency["onnxruntime"] += _call_times(lambda: ort_run(one_np), args.latency_calls)
-        throughput["torch"].append(args.batch / min(_call_times(lambda: torch_run(batch), 1)))
-        throughput["onnxruntime"].append(
-            args.batch / min(_call_times(lambda: ort_run(batch_np), 1))
+        throughput["torch"].append(args.batch / _call_times(lambda: torch_run(batch), 1)[0])
+        # a session per round, closed before torch runs again: onnxruntime's worker threads
+        # spin between calls and would take the cores torch's OpenMP threads wait for
+        session = _session(path, args.threads)
+        for _ in range(5):
+            session.run(["logits"], {"pixels": one_np})
+        session.run(["logits"], {"pixels": batch_np})
+        latency["onnxruntime"] += _call_times(
+            lambda s=session: s.run(["logits"], {"pixels": one_np}), args.latency_calls
         )
-    same = np.abs(torch_run(batch).numpy() - ort_run(batch_np)).max()  # same weights, same graph
+        throughput["onnxruntime"].append(
+            args.batch
+            / _call_times(lambda s=session: s.run(["logits"], {"pixels": batch_np}), 1)[0]
+        )
+        (ort_logits,) = session.run(["logits"], {"pixels": batch_np})
+        del session
+    same = np.abs(torch_run(batch).numpy() - ort_logits).max()  # same weights, same graph
     result = {
         "input": list(shape),
         "torch_vs_onnxruntime_max_abs_diff": float(same),

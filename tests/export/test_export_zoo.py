@@ -111,8 +111,8 @@ def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
     shape = _small_input(name)
     checkpoint = _well_scaled_checkpoint(name, shape, tmp_path / f"{name}.safetensors")
     path = tmp_path / f"{name}.onnx"
-    report = export_onnx(checkpoint, path, images=3)
     try:
+        report = export_onnx(checkpoint, path, images=3)
         assert report.exporter == "torch.export" and report.fallback_reason is None
         # exported with a batch of 2, verified at batch 3 and batch 1: the batch is dynamic
         assert report.verification.passed and report.verification.images == 3
@@ -147,8 +147,9 @@ def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
         np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)
         spread = (expected.max(0).values - expected.min(0).values).max().item()
         assert spread > 1e-2, spread  # the images get clearly different logits
-    finally:
-        path.unlink(missing_ok=True)  # VGG files are ~500 MB each
+    finally:  # VGG's checkpoint and ONNX file are ~500 MB each
+        path.unlink(missing_ok=True)
+        checkpoint.unlink()
 
 
 @pytest.mark.parametrize("name", ["resnet20", "baseline"])

@@ -26,7 +26,8 @@ def test_export_run_cli_json(cli, trained_run, tmp_path):
     assert report["exporter"] == "torch.export" and report["opset"] >= 18
     assert report["source"] == f"run {trained_run} (best.safetensors)"
 
-    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    entries = onnx.load(str(path)).metadata_props
+    props = {p.key: p.value for p in entries if p.key.startswith("cnnlab.")}
     assert json.loads(props["cnnlab.classes"]) == list(run.classes)
     assert json.loads(props["cnnlab.image_size"]) == [28, 28]
     assert json.loads(props["cnnlab.network_input"]) == [32, 32]  # padded inside the graph

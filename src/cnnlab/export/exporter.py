@@ -22,7 +22,7 @@ from cnnlab.export.failure import one_line
 from cnnlab.export.graph import PixelClassifier
 from cnnlab.export.metadata import INPUT_NAME, OUTPUT_NAME, OnnxMetadata
 from cnnlab.export.runtime import open_session
-from cnnlab.export.source import resolve_source, verification_images
+from cnnlab.export.source import ExportSource, resolve_source, verification_images
 from cnnlab.export.verify import ATOL, RTOL, Verification, compare
 from cnnlab.fileio import atomic_write_bytes
 from cnnlab.inference import compute_logits
@@ -164,41 +164,9 @@ def export_onnx(
             f"expected an export at opset {opset}, received opset {actual_opset} from the "
             f"{conversion.exporter} exporter; nothing was written"
         )
-    prep = src.preprocessing
-    metadata = OnnxMetadata(
-        classes=src.classes,
-        image_size=prep.image_size,
-        channels=prep.channels,
-        mean=prep.mean,
-        std=prep.std,
-        network_input=prep.input_size,
-        model=src.spec,
-        version=cnnlab.__version__,
-        source=str(source) if src.run is not None else "",
-        data=(src.run.data or "") if src.run is not None else "",
-        data_options=src.run.data_options if src.run is not None else {},
-        selection=_selection(src.run),
-        exporter=conversion.exporter,
-        opset=actual_opset,
-        batchnorm="folded" if fold_bn else "kept",
-    )
-    props = metadata.to_props()
-    onnx.helper.set_model_props(proto, props)
-    proto.doc_string = f"{src.name} exported by cnnlab {cnnlab.__version__}: {src.description}"
-    try:
-        serialized = proto.SerializeToString()
-    except ValueError as exc:  # protobuf's 2 GB limit
-        raise ModelError(
-            f"expected a model under ONNX's 2 GB single-file limit, received {src.name} ({exc})"
-        ) from None
-    session = open_session(serialized, f"the exported {src.name}")
-    reference = compute_logits(src.model, pixels, prep)  # cnnlab's own torch inference path
-    batch_logits = _run(session, x, src.name)
-    one_logits = _run(session, x[:1], src.name)
-    verification = compare(reference, batch_logits, inputs, rtol, atol)
-    verification.check()
-    single = compare(reference[:1], one_logits, f"{inputs}, first image alone", rtol, atol)
-    single.check()
+    props = _metadata(src, source, conversion.exporter, actual_opset, fold_bn).to_props()
+    serialized = _serialize(proto, props, src)
+    verification, single = _verify(serialized, src, pixels, inputs, rtol, atol)
     _write(output, serialized)
     return ExportReport(
         output=str(output),
@@ -208,7 +176,7 @@ def export_onnx(
         fallback_reason=conversion.fallback_reason,
         warnings=conversion.warnings,
         opset=actual_opset,
-        batchnorm=metadata.batchnorm,
+        batchnorm=props["cnnlab.batchnorm"],
         batchnorm_nodes=sum(n.op_type == "BatchNormalization" for n in proto.graph.node),
         metadata=props,
         bytes=len(serialized),
@@ -222,6 +190,77 @@ def export_onnx(
             "onnxruntime": ort.__version__,
         },
     )
+
+
+def _metadata(
+    src: ExportSource, source: str | Path, exporter: str, opset: int, fold_bn: bool
+) -> OnnxMetadata:
+    """The description written into the file (:mod:`cnnlab.export.metadata`)."""
+    prep, run = src.preprocessing, src.run
+    return OnnxMetadata(
+        classes=src.classes,
+        image_size=prep.image_size,
+        channels=prep.channels,
+        mean=prep.mean,
+        std=prep.std,
+        network_input=prep.input_size,
+        model=src.spec,
+        version=cnnlab.__version__,
+        source=str(source) if run is not None else "",
+        data=(run.data or "") if run is not None else "",
+        data_options=run.data_options if run is not None else {},
+        selection=_selection(run),
+        exporter=exporter,
+        opset=opset,
+        batchnorm="folded" if fold_bn else "kept",
+    )
+
+
+def _serialize(proto: Any, props: dict[str, str], src: ExportSource) -> bytes:
+    """The file's bytes: ``proto`` with cnnlab's metadata added to the exporter's.
+
+    Raises:
+        ModelError: a model over protobuf's 2 GB limit.
+    """
+    import onnx
+
+    existing = {entry.key: entry.value for entry in proto.metadata_props}
+    onnx.helper.set_model_props(proto, {**existing, **props})
+    proto.doc_string = f"{src.name} exported by cnnlab {cnnlab.__version__}: {src.description}"
+    try:
+        return proto.SerializeToString()
+    except ValueError as exc:  # protobuf's 2 GB limit
+        raise ModelError(
+            f"expected a model under ONNX's 2 GB single-file limit, received {src.name} ({exc})"
+        ) from None
+
+
+def _verify(
+    serialized: bytes,
+    src: ExportSource,
+    pixels: torch.Tensor,
+    inputs: str,
+    rtol: float,
+    atol: float,
+) -> tuple[Verification, Verification]:
+    """onnxruntime on the exported bytes against cnnlab's torch inference, on the batch and
+    on its first image alone.
+
+    Shape:
+        ``pixels (N, C, H, W)`` uint8.
+
+    Raises:
+        ModelError: the logits or classes differ (one line, the largest difference).
+    """
+    session = open_session(serialized, f"the exported {src.name}")
+    reference = compute_logits(src.model, pixels, src.preprocessing)
+    x = pixels.float() / 255.0  # N x C x H x W in [0, 1]
+    batch = compare(reference, _run(session, x, src.name), inputs, rtol, atol)
+    batch.check()
+    alone = f"{inputs}, first image alone"
+    single = compare(reference[:1], _run(session, x[:1], src.name), alone, rtol, atol)
+    single.check()
+    return batch, single
 
 
 def _run(session: Any, pixels: torch.Tensor, name: str) -> Any:
