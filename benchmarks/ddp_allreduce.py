@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from cnnlab import create_model
+from machine import cpu_name
 
 MODELS = {"lenet5": ((1, 32, 32), 10, 64), "resnet50": ((3, 224, 224), 1000, None)}
 STEPS = {"lenet5": 30, "resnet50": 3}  # timed steps per mode (ResNet-50 steps take seconds)
@@ -115,13 +115,6 @@ def worker(out: Path, reps: int, steps: int, resnet_batch: int) -> None:
     if dist.get_rank() == 0:
         out.write_text(json.dumps(rows))
     dist.destroy_process_group()
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def main() -> None:

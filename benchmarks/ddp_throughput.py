@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import torch
 from cnnlab.data.datasets import load_dataset
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.run import fit
+from machine import cpu_name
 
 TARGET = 0.99
 TRAIN_IMAGES = 54_000  # 90% of the 60,000 training digits
@@ -118,13 +118,6 @@ def run_config(name: str, seed: int, epochs: int, folder: Path) -> dict:
     subprocess.run(command, check=True, env=env, capture_output=True)
     wall = time.perf_counter() - started
     return {"config": name, "seed": seed, **json.loads(out.read_text()), "wall_seconds": wall}
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def main() -> None:

@@ -40,15 +40,9 @@ import torch
 from cnnlab.export.exporter import export_onnx
 from cnnlab.export.graph import PixelClassifier
 from cnnlab.export.source import resolve_source
+from machine import cpu_name
 
 MODELS = (("lenet5", (1, 32, 32)), ("resnet18", (3, 64, 64)))
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
@@ -143,7 +137,7 @@ def main() -> None:
         models = {name: _measure(name, shape, args, Path(folder)) for name, shape in MODELS}
     document = {
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
         },
