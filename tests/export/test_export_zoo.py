@@ -26,26 +26,16 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.analysis import min_input_size
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.export import export_onnx
 from cnnlab.inference import compute_logits
 from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import Checkpoint, save_checkpoint
+from zoo_inputs import small_input
 
 ALL_MODELS = list_models()
 CLASSES = ["cat", "dog", "emu"]
-
-
-def _small_input(name: str) -> tuple[int, int, int]:
-    """The model's default input if it is at most 32x32, else the smallest of 32x32 and the
-    smallest size it accepts (alexnet 63, nin 39): adaptive pools then pool tiny maps."""
-    c, h, w = get_model_entry(name).default_input
-    if h <= 32 and w <= 32:
-        return c, h, w
-    size = max(32, min_input_size(name) or 32)
-    return c, size, size
 
 
 def _weights(name: str) -> int:
@@ -108,7 +98,7 @@ UNFOLDABLE = {"airbench94": 3}
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
-    shape = _small_input(name)
+    shape = small_input(name)
     checkpoint = _well_scaled_checkpoint(name, shape, tmp_path / f"{name}.safetensors")
     path = tmp_path / f"{name}.onnx"
     try:

@@ -6,22 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.analysis import check_input, min_input_size
+from cnnlab.analysis import check_input
 from cnnlab.errors import ModelError
 from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.models._base import ImageClassifier
+from zoo_inputs import small_input
 
 ALL_MODELS = list_models()
-
-
-def _small_input(name: str) -> tuple[int, int, int]:
-    """The model's default input if it is small, else the smallest of 32x32 and the smallest
-    size the architecture accepts (alexnet 63, nin 39): a real forward stays cheap."""
-    c, h, w = get_model_entry(name).default_input
-    if h <= 32 and w <= 32:
-        return c, h, w
-    size = max(32, min_input_size(name) or 32)
-    return c, size, size
 
 
 def _param_count(name: str) -> int:
@@ -39,7 +30,7 @@ def test_forward_backward_reset(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=5).train()
     assert isinstance(model, ImageClassifier)
-    shape = _small_input(name)
+    shape = small_input(name)
     x = torch.randn(2, *shape, requires_grad=True)
 
     out = model(x)
