@@ -16,36 +16,26 @@ from cnnlab._lazy import lazy_api
 
 __version__ = "0.1.0"
 
-_API: dict[str, str] = {
-    "CnnlabError": "cnnlab.errors",
-    "create_model": "cnnlab.models",
-    "list_models": "cnnlab.models",
-    "register_model": "cnnlab.models",
-    "load_dataset": "cnnlab.data.datasets",
-    "fetch_dataset": "cnnlab.data.datasets",
-    "TrainConfig": "cnnlab.training.config",
-    "to_scratch": "cnnlab.bridge",
-    "check_gradients": "cnnlab.bridge.gradcheck",
-    "fit": "cnnlab.training.run",
-    "resume": "cnnlab.training.run",
-    "load_run": "cnnlab.runs",
-    "Run": "cnnlab.runs",
-    "RunMeta": "cnnlab.runs",
-    "History": "cnnlab.training.history",
-    "evaluate": "cnnlab.evaluation.evaluate",
-    "DataSelection": "cnnlab.evaluation.inputs",
-    "write_report": "cnnlab.report",
-    "predict": "cnnlab.evaluation.predict",
-    "ensemble": "cnnlab.evaluation.ensemble",
-    "finetune": "cnnlab.transfer",
-    "augment": "cnnlab.data.augment",
-    "Augmenter": "cnnlab.data.augment",
-    "parse_augment": "cnnlab.data.augment_spec",
-    "summary": "cnnlab.analysis",
-    "export_onnx": "cnnlab.export.exporter",
+_API: dict[str, tuple[str, ...]] = {  # defining module -> the names it gives
+    "cnnlab.errors": ("CnnlabError",),
+    "cnnlab.models": ("create_model", "list_models", "register_model"),
+    "cnnlab.data.datasets": ("load_dataset", "fetch_dataset"),
+    "cnnlab.training.config": ("TrainConfig",),
+    "cnnlab.bridge": ("to_scratch",),
+    "cnnlab.bridge.gradcheck": ("check_gradients",),
+    "cnnlab.training.run": ("fit", "resume"),
+    "cnnlab.runs": ("load_run", "Run", "RunMeta"),
+    "cnnlab.training.history": ("History",),
+    "cnnlab.evaluation.evaluate": ("evaluate",),
+    "cnnlab.evaluation.inputs": ("DataSelection",),
+    "cnnlab.report": ("write_report",),
+    "cnnlab.evaluation.predict": ("predict",),
+    "cnnlab.evaluation.ensemble": ("ensemble",),
+    "cnnlab.transfer": ("finetune",),
+    "cnnlab.data.augment": ("augment", "Augmenter"),
+    "cnnlab.data.augment_spec": ("parse_augment",),
+    "cnnlab.analysis": ("summary",),
+    "cnnlab.export.exporter": ("export_onnx",),
 }
 
-__all__ = sorted(_API)
-
-
-__getattr__, __dir__ = lazy_api(__name__, globals(), _API)
+__getattr__, __dir__, __all__ = lazy_api(__name__, globals(), _API)

@@ -9,13 +9,15 @@ from typing import Any
 
 
 def lazy_api(
-    package: str, namespace: dict[str, Any], api: dict[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` exposing ``api`` (name -> defining module).
+    package: str, namespace: dict[str, Any], modules: dict[str, tuple[str, ...]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """``(__getattr__, __dir__, __all__)`` for ``package`` exposing, for each defining module
+    of ``modules``, the names it gives.
 
     A resolved name is stored in ``namespace`` (the package's globals), so each is looked up
     only once.
     """
+    api = {name: module for module, names in modules.items() for name in names}
 
     def getattr_(name: str) -> Any:
         if name in api:
@@ -27,4 +29,4 @@ def lazy_api(
     def dir_() -> list[str]:
         return sorted([*namespace, *api])
 
-    return getattr_, dir_
+    return getattr_, dir_, sorted(api)

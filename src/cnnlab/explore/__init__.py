@@ -18,15 +18,11 @@ from __future__ import annotations
 
 from cnnlab._lazy import lazy_api
 
-_API: dict[str, str] = {
-    "serve": "cnnlab.explore.server",
-    "create_app": "cnnlab.explore.api",
-    "Explorer": "cnnlab.explore.explorer",
-    "Target": "cnnlab.explore.target",
-    "load_target": "cnnlab.explore.target",
+_API: dict[str, tuple[str, ...]] = {  # defining module -> the names it gives
+    "cnnlab.explore.server": ("serve",),
+    "cnnlab.explore.api": ("create_app",),
+    "cnnlab.explore.explorer": ("Explorer",),
+    "cnnlab.explore.target": ("Target", "load_target"),
 }
 
-__all__ = sorted(_API)
-
-
-__getattr__, __dir__ = lazy_api(__name__, globals(), _API)
+__getattr__, __dir__, __all__ = lazy_api(__name__, globals(), _API)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -83,12 +83,7 @@ class Transform:
         return (self.shift_x, self.shift_y, self.rotate, self.scale) == (0.0, 0.0, 0.0, 1.0)
 
     def to_dict(self) -> dict[str, float]:
-        return {
-            "shift_x": self.shift_x,
-            "shift_y": self.shift_y,
-            "rotate": self.rotate,
-            "scale": self.scale,
-        }
+        return asdict(self)
 
     def apply(self, image: torch.Tensor) -> torch.Tensor:
         """Resample the image bilinearly; what comes in from outside is 0 (background).

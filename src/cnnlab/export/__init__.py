@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from cnnlab._lazy import lazy_api
 
-_API: dict[str, str] = {
-    "export_onnx": "cnnlab.export.exporter",
-    "ExportReport": "cnnlab.export.exporter",
-    "load_onnx_run": "cnnlab.export.runtime",
-    "is_onnx_path": "cnnlab.export.runtime",
-    "OnnxClassifier": "cnnlab.export.runtime",
-    "OnnxMetadata": "cnnlab.export.metadata",
-    "Verification": "cnnlab.export.verify",
-    "MissingExtraError": "cnnlab.export.extra",
+_API: dict[str, tuple[str, ...]] = {  # defining module -> the names it gives
+    "cnnlab.export.exporter": ("export_onnx", "ExportReport"),
+    "cnnlab.export.runtime": ("load_onnx_run", "is_onnx_path", "OnnxClassifier"),
+    "cnnlab.export.metadata": ("OnnxMetadata",),
+    "cnnlab.export.verify": ("Verification",),
+    "cnnlab.export.extra": ("MissingExtraError",),
 }
 
-__all__ = sorted(_API)
-
-__getattr__, __dir__ = lazy_api(__name__, globals(), _API)
+__getattr__, __dir__, __all__ = lazy_api(__name__, globals(), _API)

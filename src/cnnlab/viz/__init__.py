@@ -22,26 +22,18 @@ from __future__ import annotations
 
 from cnnlab._lazy import lazy_api
 
-_API: dict[str, str] = {
-    "best_epoch": "cnnlab.viz.plots",
-    "overfitting_epoch": "cnnlab.viz.plots",
-    "plot_history": "cnnlab.viz.plots",
-    "plot_run": "cnnlab.viz.plots",
-    "PlotCurves": "cnnlab.viz.plots",
-    "FeatureMaps": "cnnlab.viz.features",
-    "feature_maps": "cnnlab.viz.features",
-    "plot_features": "cnnlab.viz.features",
-    "Filters": "cnnlab.viz.filters",
-    "conv_filters": "cnnlab.viz.filters",
-    "plot_filters": "cnnlab.viz.filters",
-    "ClassMaps": "cnnlab.viz.cam",
-    "class_maps": "cnnlab.viz.cam",
-    "grad_cam": "cnnlab.viz.cam",
-    "plot_cam": "cnnlab.viz.cam",
-    "plot_confusion": "cnnlab.viz.confusion",
+_API: dict[str, tuple[str, ...]] = {  # defining module -> the names it gives
+    "cnnlab.viz.plots": (
+        "best_epoch",
+        "overfitting_epoch",
+        "plot_history",
+        "plot_run",
+        "PlotCurves",
+    ),
+    "cnnlab.viz.features": ("FeatureMaps", "feature_maps", "plot_features"),
+    "cnnlab.viz.filters": ("Filters", "conv_filters", "plot_filters"),
+    "cnnlab.viz.cam": ("ClassMaps", "class_maps", "grad_cam", "plot_cam"),
+    "cnnlab.viz.confusion": ("plot_confusion",),
 }
 
-__all__ = sorted(_API)
-
-
-__getattr__, __dir__ = lazy_api(__name__, globals(), _API)
+__getattr__, __dir__, __all__ = lazy_api(__name__, globals(), _API)
