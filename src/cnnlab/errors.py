@@ -64,6 +64,10 @@ class DataWarning(UserWarning):
     """Data was used with something left out (e.g. undecodable files skipped); one line."""
 
 
+class RunFileWarning(UserWarning):
+    """A damaged run file that is not needed was left out (e.g. a garbled history.json)."""
+
+
 def shown_path(path: object) -> str:
     """``path`` as shown in a one-line message: as is, or quoted (``repr``) when it holds a
     newline or another character that is not printable, so the message stays one line."""
