@@ -91,7 +91,7 @@ def describe_path(path: object) -> str | None:
         if exc.errno == errno.ELOOP:
             return "a symbolic link loop"
         if exc.errno == errno.ENOTDIR:
-            return "no such file (a parent of it is a file)"
+            return "no such file; a folder on its path is a file"
         return exc.strerror or type(exc).__name__
     kinds = (
         (stat.S_ISDIR, "a directory"),
