@@ -18,6 +18,7 @@ one way to do that, and it needs nothing of the training machinery.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,14 @@ from torch import nn
 
 from cnnlab.data.datasets import is_named_dataset
 from cnnlab.data.preprocess import Preprocessing
-from cnnlab.errors import CheckpointError, ConfigError, ModelError, RunFileWarning, shown_path
+from cnnlab.errors import (
+    CheckpointError,
+    ConfigError,
+    ModelError,
+    RunFileWarning,
+    describe_path,
+    shown_path,
+)
 from cnnlab.models import create_model
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.freezing import apply_freeze
@@ -385,7 +393,7 @@ class RunMeta:
         finetune = f.nested("finetune", "the fine-tuning source", None)
         frozen = f.get("frozen", "a list of parameter names", _is_str_list, None)
         scores = {name: f.get(name, "a number", _is_number) for name in METRICS if name in data}
-        return cls(
+        meta = cls(
             model=model,
             classes=tuple(classes),
             preprocessing=preprocessing,
@@ -408,23 +416,60 @@ class RunMeta:
             scores={name: float(value) for name, value in scores.items()},
             version=version,
         )
+        _check_consistent(meta, source)
+        return meta
 
 
 def _preprocessing(f: _Fields) -> Preprocessing:
     what = "mean, std, image_size, input_size and channels"
-    data = f.get("preprocessing", f"an object with {what}", lambda v: isinstance(v, dict))
-    try:
-        return Preprocessing.from_dict(data)
-    except KeyError as exc:
-        raise CheckpointError(
-            f"expected run metadata field 'preprocessing.{exc.args[0]}' ({what}), received "
-            f"metadata without it in {f.source}"
-        ) from None
-    except (TypeError, ValueError, IndexError) as exc:
-        raise CheckpointError(
-            f"expected run metadata field 'preprocessing' with {what} (numbers and [H, W] "
-            f"sizes), received preprocessing={_short(data)} in {f.source} ({exc})"
-        ) from None
+    p = f.nested("preprocessing", what)
+    assert p is not None  # required: nested() raised when it is missing
+    channels = p.get("channels", "1 or 3", lambda v: _is_int(v) and v in (1, 3))
+    stats = f"a list of {channels} finite number(s)"
+    mean = p.get("mean", stats, lambda v: _is_numbers(v, channels))
+    std = p.get("std", f"{stats} > 0", lambda v: _is_numbers(v, channels) and min(v) > 0)
+    size = "a list [H, W] of whole numbers >= 1"
+    image_size = p.get("image_size", size, _is_size)
+    input_size = p.get("input_size", size, _is_size)
+    return Preprocessing(
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        image_size=(image_size[0], image_size[1]),
+        input_size=(input_size[0], input_size[1]),
+        channels=channels,
+    )
+
+
+def _is_numbers(value: Any, count: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == count
+        and all(_is_number(v) and math.isfinite(v) for v in value)
+    )
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 1 for v in value)
+
+
+def _check_consistent(meta: RunMeta, source: str | Path) -> None:
+    """The fields that describe the same thing agree (classes and outputs, channels)."""
+    agreements = (
+        ("model.num_classes", meta.model.num_classes, "the number of classes", len(meta.classes)),
+        ("model.in_channels", meta.model.in_channels, "input_shape[0]", meta.input_shape[0]),
+        (
+            "preprocessing.channels",
+            meta.preprocessing.channels,
+            "input_shape[0]",
+            meta.input_shape[0],
+        ),
+    )
+    for name, value, other, expected_value in agreements:
+        if value != expected_value:
+            raise CheckpointError(
+                f"expected run metadata field {name!r} to agree with {other} ({expected_value}), "
+                f"received {name}={value} in {source}"
+            )
 
 
 # ---- run directories and checkpoints -----------------------------------------------------------
@@ -591,8 +636,11 @@ def load_run(path: str | Path, checkpoint: str = "best") -> Run:
     elif path.is_file():
         file = path
     else:
+        what = describe_path(path)
+        what = "no such path" if what in (None, "no such file") else what
         raise CheckpointError(
-            f"expected a run directory or a .safetensors checkpoint, received {path} (no such path)"
+            f"expected a run directory or a .safetensors checkpoint, received "
+            f"{shown_path(path)} ({what})"
         )
     ckpt = load_checkpoint(file)
     meta = RunMeta.from_dict(ckpt.meta, file)
