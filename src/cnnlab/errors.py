@@ -7,6 +7,10 @@ and what was expected. The CLI prints that line without a traceback and exits wi
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+
 
 class CnnlabError(Exception):
     """Base class of every user-facing cnnlab error (one-line message, CLI exit status 2)."""
@@ -58,3 +62,47 @@ def expected(what: str, **received: object) -> str:
 
 class DataWarning(UserWarning):
     """Data was used with something left out (e.g. undecodable files skipped); one line."""
+
+
+class RunFileWarning(UserWarning):
+    """A damaged run file that is not needed was left out (e.g. a garbled history.json)."""
+
+
+def shown_path(path: object) -> str:
+    """``path`` as shown in a one-line message: as is, or quoted (``repr``) when it holds a
+    newline or another character that is not printable, so the message stays one line."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def describe_path(path: object) -> str | None:
+    """What ``path`` is when it is not a readable regular file (None when it is one), e.g.
+    ``"a directory"``, ``"a FIFO"``, ``"a dangling symbolic link to 'x.png'"``,
+    ``"a symbolic link loop"``, ``"no such file"``; never opens the file (a FIFO would block).
+    """
+    text = os.fspath(path)  # type: ignore[call-overload]
+    try:
+        mode = os.stat(text).st_mode
+    except FileNotFoundError:
+        if os.path.islink(text):
+            return f"a dangling symbolic link to {shown_path(os.readlink(text))}"
+        return "no such file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if exc.errno == errno.ENOTDIR:
+            return "no such file; a folder on its path is a file"
+        return exc.strerror or type(exc).__name__
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    for check, name in kinds:
+        if check(mode):
+            return name
+    if not os.access(text, os.R_OK):
+        return "not readable (permission denied)"
+    return None

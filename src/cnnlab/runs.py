@@ -18,6 +18,8 @@ one way to do that, and it needs nothing of the training machinery.
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,14 @@ from torch import nn
 
 from cnnlab.data.datasets import is_named_dataset
 from cnnlab.data.preprocess import Preprocessing
-from cnnlab.errors import CheckpointError, ConfigError, ModelError
+from cnnlab.errors import (
+    CheckpointError,
+    ConfigError,
+    ModelError,
+    RunFileWarning,
+    describe_path,
+    shown_path,
+)
 from cnnlab.models import create_model
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.freezing import apply_freeze
@@ -384,7 +393,7 @@ class RunMeta:
         finetune = f.nested("finetune", "the fine-tuning source", None)
         frozen = f.get("frozen", "a list of parameter names", _is_str_list, None)
         scores = {name: f.get(name, "a number", _is_number) for name in METRICS if name in data}
-        return cls(
+        meta = cls(
             model=model,
             classes=tuple(classes),
             preprocessing=preprocessing,
@@ -407,23 +416,60 @@ class RunMeta:
             scores={name: float(value) for name, value in scores.items()},
             version=version,
         )
+        _check_consistent(meta, source)
+        return meta
 
 
 def _preprocessing(f: _Fields) -> Preprocessing:
     what = "mean, std, image_size, input_size and channels"
-    data = f.get("preprocessing", f"an object with {what}", lambda v: isinstance(v, dict))
-    try:
-        return Preprocessing.from_dict(data)
-    except KeyError as exc:
-        raise CheckpointError(
-            f"expected run metadata field 'preprocessing.{exc.args[0]}' ({what}), received "
-            f"metadata without it in {f.source}"
-        ) from None
-    except (TypeError, ValueError, IndexError) as exc:
-        raise CheckpointError(
-            f"expected run metadata field 'preprocessing' with {what} (numbers and [H, W] "
-            f"sizes), received preprocessing={_short(data)} in {f.source} ({exc})"
-        ) from None
+    p = f.nested("preprocessing", what)
+    assert p is not None  # required: nested() raised when it is missing
+    channels = p.get("channels", "1 or 3", lambda v: _is_int(v) and v in (1, 3))
+    stats = f"a list of {channels} finite number(s)"
+    mean = p.get("mean", stats, lambda v: _is_numbers(v, channels))
+    std = p.get("std", f"{stats} > 0", lambda v: _is_numbers(v, channels) and min(v) > 0)
+    size = "a list [H, W] of whole numbers >= 1"
+    image_size = p.get("image_size", size, _is_size)
+    input_size = p.get("input_size", size, _is_size)
+    return Preprocessing(
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        image_size=(image_size[0], image_size[1]),
+        input_size=(input_size[0], input_size[1]),
+        channels=channels,
+    )
+
+
+def _is_numbers(value: Any, count: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == count
+        and all(_is_number(v) and math.isfinite(v) for v in value)
+    )
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 1 for v in value)
+
+
+def _check_consistent(meta: RunMeta, source: str | Path) -> None:
+    """The fields that describe the same thing agree (classes and outputs, channels)."""
+    agreements = (
+        ("model.num_classes", meta.model.num_classes, "the number of classes", len(meta.classes)),
+        ("model.in_channels", meta.model.in_channels, "input_shape[0]", meta.input_shape[0]),
+        (
+            "preprocessing.channels",
+            meta.preprocessing.channels,
+            "input_shape[0]",
+            meta.input_shape[0],
+        ),
+    )
+    for name, value, other, expected_value in agreements:
+        if value != expected_value:
+            raise CheckpointError(
+                f"expected run metadata field {name!r} to agree with {other} ({expected_value}), "
+                f"received {name}={value} in {source}"
+            )
 
 
 # ---- run directories and checkpoints -----------------------------------------------------------
@@ -434,21 +480,70 @@ def is_run_or_checkpoint(path: str | Path) -> bool:
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The parsed ``config.json`` of a run directory (``{"config": ..., "meta": ...}``).
+    """The parsed ``config.json`` of a run directory (``{"config": ..., "meta": ...}``), with
+    its structure checked: an object holding the objects ``config`` and ``meta``.
 
     Raises:
-        CheckpointError: not a run directory, or an unreadable config.
+        CheckpointError: not a run directory, or an unreadable or malformed config (one line
+            naming the file).
     """
     path = run_dir / CONFIG_FILE
     if not run_dir.is_dir() or not path.is_file():
         raise CheckpointError(
             f"expected a run directory (with {CONFIG_FILE}) or a .safetensors checkpoint, "
-            f"received {run_dir}"
+            f"received {shown_path(run_dir)}"
         )
     try:
-        return json.loads(path.read_text())
+        saved = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
+        reason = " ".join(str(exc).split())
+        raise CheckpointError(
+            f"expected a readable JSON {CONFIG_FILE}, received {shown_path(path)} ({reason})"
+        ) from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(
+            f'expected {{"config": ..., "meta": ...}} (a JSON object) in {shown_path(path)}, '
+            f"received a JSON {type(saved).__name__}"
+        )
+    for key in ("config", "meta"):
+        if not isinstance(saved.get(key), dict):
+            received = _short(saved[key]) if key in saved else "nothing"
+            raise CheckpointError(
+                f"expected {key!r} to be a JSON object in {shown_path(path)}, received "
+                f"{key}={received}"
+            )
+    return saved
+
+
+def read_history(run_dir: Path) -> History | None:
+    """The run's ``history.json`` (None when it has none yet).
+
+    A damaged one (not JSON, or not a history) does not stop anything that only uses the
+    run: one :class:`~cnnlab.errors.RunFileWarning` names the file, and None is returned;
+    ``--resume`` rewrites the file from the history kept in ``last.safetensors``.
+    """
+    path = run_dir / HISTORY_JSON
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        data = json.loads(path.read_bytes())
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        history = History.from_dict(data)
+        lengths = {len(history.epoch), *(len(v) for v in history.history.values())}
+        if len(lengths) != 1:
+            raise ValueError("columns of different lengths")
+        return history
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        warnings.warn(
+            f"expected a readable {HISTORY_JSON}, received {shown_path(path)} that cannot be "
+            f"read ({reason[:100]}); going on without the training history "
+            f"(train --resume {shown_path(run_dir)} rewrites it from {LAST})",
+            RunFileWarning,
+            stacklevel=2,
+        )
+        return None
 
 
 def read_run_meta(run_dir: Path) -> RunMeta:
@@ -458,11 +553,6 @@ def read_run_meta(run_dir: Path) -> RunMeta:
         CheckpointError: not a run directory, or missing or malformed metadata.
     """
     saved = read_run_config(run_dir)
-    if not isinstance(saved, dict) or "meta" not in saved:
-        raise CheckpointError(
-            f'expected a run config with its metadata ("meta"), received none in '
-            f"{run_dir / CONFIG_FILE}"
-        )
     return RunMeta.from_dict(saved["meta"], run_dir / CONFIG_FILE)
 
 
@@ -542,13 +632,15 @@ def load_run(path: str | Path, checkpoint: str = "best") -> Run:
         file = path / (BEST if checkpoint == "best" else LAST)
         if not file.is_file():
             file = path / LAST
-        if (path / HISTORY_JSON).is_file():
-            history = History.from_dict(json.loads((path / HISTORY_JSON).read_text()))
+        history = read_history(path)
     elif path.is_file():
         file = path
     else:
+        what = describe_path(path)
+        what = "no such path" if what in (None, "no such file") else what
         raise CheckpointError(
-            f"expected a run directory or a .safetensors checkpoint, received {path} (no such path)"
+            f"expected a run directory or a .safetensors checkpoint, received "
+            f"{shown_path(path)} ({what})"
         )
     ckpt = load_checkpoint(file)
     meta = RunMeta.from_dict(ckpt.meta, file)

@@ -15,7 +15,10 @@ CASES += [(m, ".bmp") for m in ("L", "RGB", "P", "1")] + [(m, ".jpg") for m in (
 def test_any_mode_and_format_becomes_grey_28x28(tmp_path, mode, suffix):
     array = np.zeros((90, 60), np.uint8)
     array[20:70, 25:35] = 255  # a bright bar
-    image = Image.fromarray(array).convert(mode)
+    if mode == "I;16":  # a real 16-bit image uses the whole range 0..65535
+        image = Image.fromarray(array.astype(np.uint16) * 257)
+    else:
+        image = Image.fromarray(array).convert(mode)
     path = tmp_path / f"x{suffix}"
     image.save(path)
     x = load_image(path, channels=1, size=(28, 28))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from cnnlab.errors import ConfigError
+from cnnlab.fileio import strict_json
 
 RUN_HELP = "run directory or .safetensors checkpoint"
 
@@ -120,8 +121,9 @@ def add_num_classes(parser: argparse.ArgumentParser) -> None:
 
 
 def emit_json(document: Any) -> None:
-    """Print ``document`` as the one JSON document of ``--json`` on stdout."""
-    print(json.dumps(document, indent=2))
+    """Print ``document`` as the one JSON document of ``--json`` on stdout, strict JSON
+    (non-finite numbers as ``null``: :func:`cnnlab.fileio.strict_json`)."""
+    print(strict_json(document))
 
 
 def print_result(as_json: bool, document: Callable[[], Any], text: Callable[[], str]) -> None:

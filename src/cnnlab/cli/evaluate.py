@@ -68,6 +68,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes listed per image")
     p.add_argument("--input", metavar="C,H,W", help="an .onnx file without cnnlab metadata")
     p.add_argument("--classes", metavar="NAMES", help="the same: class names, comma-separated")
+    p.add_argument(
+        "--max-megapixels",
+        dest="max_megapixels",
+        type=float,
+        metavar="N",
+        help="refuse an image that would decode to more than N million pixels (default 40; "
+        "JPEGs count at the reduced scale they are decoded at)",
+    )
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser(
@@ -126,7 +134,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.input or args.classes:  # an ONNX file without cnnlab metadata (cnnlab.export)
         shape = parse_input_shape(args.input) if args.input else None
         run = load_onnx_run(args.run, input_shape=shape, classes=args.classes)
-    predictions = predict(run, args.images, top_k=args.top_k, invert=args.invert)
+    budget = {} if args.max_megapixels is None else {"max_megapixels": args.max_megapixels}
+    predictions = predict(run, args.images, top_k=args.top_k, invert=args.invert, **budget)
     if args.json:
         emit_json([p.to_dict() for p in predictions])
     else:

@@ -128,7 +128,7 @@ def _preflight(args: argparse.Namespace) -> Any:
         saved = read_run_config(Path(args.resume))
         world = read_run_meta(Path(args.resume)).world_size
         check_resumed_world(world, args.resume, args.nproc)
-        return TrainConfig.from_dict(saved["config"])
+        return TrainConfig.from_dict(saved["config"], f"{args.resume}/config.json")
     if args.command == "train":
         if args.model is None or args.out is None:
             from cnnlab.errors import ConfigError

@@ -26,7 +26,7 @@ from cnnlab.data.folder_scan import FolderScan
 from cnnlab.data.image_files import FolderOptions
 from cnnlab.fileio import atomic_write_bytes
 
-CACHE_VERSION = 2  # 2: one value per scanned file and a "<split>_ok" mask per split
+CACHE_VERSION = 3  # 2: one value per file and a "<split>_ok" mask; 3: 16-bit scaled, budget
 
 Entry = tuple[dict[str, torch.Tensor], list[str]]  # tensors, undecodable file paths
 PerFile = Callable[[list[Path]], tuple[torch.Tensor, torch.Tensor]]  # paths -> values, ok
@@ -89,7 +89,7 @@ def _write_entry(path: Path, entry: Entry) -> None:
 def _cache_key(scan: FolderScan, options: FolderOptions) -> str:
     files = []
     for path in scan.all_files():
-        stat = path.stat()
+        stat = path.stat() if path.exists() else path.lstat()  # a dangling link: the link
         files.append([str(path.relative_to(scan.root)), stat.st_size, stat.st_mtime_ns])
     document = {"version": CACHE_VERSION, "options": options.to_dict(), "files": files}
     document["options"].pop("strict")  # strictness does not change the decoded pixels

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.data.images import IMAGE_SUFFIXES
-from cnnlab.errors import DataError
+from cnnlab.errors import DataError, describe_path
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
@@ -112,10 +112,13 @@ def _class_files(class_dir: Path, bad: list[tuple[Path, str]]) -> list[Path]:
     images = []
     for path in sorted(class_dir.rglob("*")):
         hidden = any(part.startswith(".") for part in path.relative_to(class_dir).parts)
-        if hidden or not path.is_file():
+        if hidden or (path.is_dir() and not path.is_symlink()):
             continue
-        if path.suffix.lower() in IMAGE_SUFFIXES:
+        what = describe_path(path)
+        if what is not None and what != "a directory":  # a FIFO, dangling link, link loop...
+            bad.append((path, f"{what}, not an image file"))
+        elif what is None and path.suffix.lower() in IMAGE_SUFFIXES:
             images.append(path)
-        else:
+        elif what is None:
             bad.append((path, "not a PNG, JPEG or BMP file"))
     return images

@@ -20,14 +20,14 @@ import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab.data.dataset import DatasetSplits, ImageDataset, ImageSplit, split_validation
 from cnnlab.data.folder_cache import cached_entry, entry_path
 from cnnlab.data.folder_scan import FolderScan, scan_folder
 from cnnlab.data.image_files import FolderOptions, check_workers, decode_images
+from cnnlab.data.images import image_size
 from cnnlab.data.stream import stream_splits
-from cnnlab.errors import DataError, DataWarning
+from cnnlab.errors import DataError, DataWarning, shown_path
 
 TEST_FRACTION = 0.1  # held out as the test split when the folder has no val/ or test/
 MEMORY_SHARE = 0.25  # decoded folders may take up to this share of the machine's RAM
@@ -41,14 +41,9 @@ def first_image_size(root: str | Path) -> tuple[int, int]:
     """
     path = scan_folder(root).splits["train"][0][0]
     try:
-        with Image.open(path) as image:
-            width, height = ImageOps.exif_transpose(image).size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(
-            f"expected a PNG, JPEG or BMP image, received {path} that cannot be decoded ({exc}); "
-            f"give image_size explicitly"
-        ) from None
-    return height, width
+        return image_size(path)
+    except DataError as exc:
+        raise DataError(f"{exc}; give image_size explicitly") from None
 
 
 def load_image_folder(
@@ -94,7 +89,7 @@ def load_image_folder(
     if bad and options.strict:
         _reject(root, bad)
     if bad:
-        shown = "; ".join(f"{p} ({why})" for p, why in bad)
+        shown = "; ".join(f"{shown_path(p)} ({why})" for p, why in bad)
         warnings.warn(
             f"skipped {len(bad)} file(s) in {root} that are not images or cannot be decoded: "
             f"{shown}",
@@ -142,7 +137,7 @@ def _streams(
 
 
 def _reject(root: Path, bad: list[tuple[Path, str]]) -> None:
-    shown = "; ".join(f"{p} ({why})" for p, why in bad)
+    shown = "; ".join(f"{shown_path(p)} ({why})" for p, why in bad)
     raise DataError(
         f"expected only PNG, JPEG or BMP images in {root} (--strict), received {len(bad)} bad "
         f"file(s): {shown}"

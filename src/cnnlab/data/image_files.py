@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cnnlab.data.images import load_image
+from cnnlab.data.images import DEFAULT_MAX_MEGAPIXELS, load_image
 from cnnlab.errors import ConfigError, DataError, expected
 
 PARALLEL_FROM = 256  # decode in worker processes from this many files on
@@ -32,18 +32,26 @@ class FolderOptions:
         image_size: ``(H, W)`` every image is resized to.
         channels: 1 (grey-scale) or 3 (RGB).
         strict: reject the folder when any file is not a decodable image.
+        max_megapixels: the pixel budget of one image (:func:`cnnlab.data.images.load_image`);
+            a larger image counts as undecodable.
     """
 
     image_size: tuple[int, int]
     channels: int = 3
     strict: bool = False
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        """JSON-able; ``max_megapixels`` only when not the default (so runs and cache keys
+        from before it existed stay the same)."""
+        data: dict[str, object] = {
             "image_size": list(self.image_size),
             "channels": self.channels,
             "strict": self.strict,
         }
+        if self.max_megapixels != DEFAULT_MAX_MEGAPIXELS:
+            data["max_megapixels"] = self.max_megapixels
+        return data
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -89,7 +97,8 @@ class ImageFiles(Dataset):
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor, bool]:
         size, channels = self.options.image_size, self.options.channels
         try:
-            return index, load_image(self.paths[index], channels, size), True
+            budget = self.options.max_megapixels
+            return index, load_image(self.paths[index], channels, size, False, budget), True
         except DataError:
             return index, torch.zeros(channels, *size, dtype=torch.uint8), False
 

@@ -399,13 +399,61 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output (unknown keys are an error)."""
+    def from_dict(cls, data: Any, source: str = "the training options") -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output (a saved ``config.json``): unknown keys and
+        values of another type than the field's are an error (missing keys take the default).
+
+        Args:
+            source: where ``data`` comes from, for the message (e.g. the file).
+
+        Raises:
+            ConfigError: not an object, an unknown key, or a mistyped value (one line).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"expected the training options as a JSON object, received "
+                f"{type(data).__name__} in {source}"
+            )
         names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(set(data) - names, key=str)
         if unknown:
-            raise ConfigError(f"expected training options {sorted(names)}, received {unknown}")
+            raise ConfigError(
+                f"expected training options among {sorted(names)}, received {unknown} in {source}"
+            )
+        for f in fields(cls):
+            if f.name in data and not _has_type(data[f.name], str(f.type)):
+                value = repr(data[f.name])
+                value = value if len(value) <= 60 else value[:57] + "..."
+                raise ConfigError(
+                    f"expected training option {f.name!r} to be {f.type}, received "
+                    f"{f.name}={value} in {source}"
+                )
         return cls(**data)
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotation such as ``int``, ``list[int] | None`` or
+    ``dict[str, Any]`` (an int counts as a float; a bool as neither)."""
+    for option in annotation.split(" | "):
+        if option == "None" and value is None:
+            return True
+        if option == "bool" and isinstance(value, bool):
+            return True
+        if isinstance(value, bool):
+            continue
+        if option == "int" and isinstance(value, int):
+            return True
+        if option == "float" and isinstance(value, (int, float)):
+            return True
+        if option == "str" and isinstance(value, str):
+            return True
+        if option.startswith("dict[") and isinstance(value, dict):
+            return True
+        if option.startswith("list[") and isinstance(value, list):
+            item = option[5:-1]
+            if all(_has_type(v, item) for v in value):
+                return True
+    return False
 
 
 def _positive_int(name: str, value: int) -> None:

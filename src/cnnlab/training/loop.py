@@ -312,12 +312,38 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         """Continue from a resumable checkpoint written by :meth:`save_state` (every process
-        reads it and takes its own RNG state)."""
+        reads it and takes its own RNG state).
+
+        Raises:
+            CheckpointError: weights-only, or a training state with a part missing, mistyped
+                or of another shape than this run's (one line naming the file).
+        """
         ckpt = load_checkpoint(path)
         if not ckpt.training:
             raise CheckpointError(f"expected a resumable checkpoint, received weights-only {path}")
         state = ckpt.training
-        self.engine.load_model_state(ckpt.model_state)
+        for key in ("epoch", "step"):
+            value = state.get(key)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise CheckpointError(
+                    f"expected training state {key!r} to be a whole number >= 0, received "
+                    f"{key}={value!r} in {path}; resume from another copy or start a new run"
+                )
+        try:
+            self._restore_state(ckpt.model_state, state)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+            part = f"missing {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            reason = " ".join(part.split())[:160]
+            raise CheckpointError(
+                f"expected a complete training state in the resumable checkpoint, received "
+                f"{path} whose state does not fit this run ({type(exc).__name__}: {reason}); "
+                f"resume from another copy or start a new run"
+            ) from None
+
+    def _restore_state(self, model_state: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        self.engine.load_model_state(model_state)
         self.engine.load_state_dict(state)
         for callback in self.callbacks:
             callback.load_state_dict(state["callbacks"][callback.key])

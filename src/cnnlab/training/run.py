@@ -38,6 +38,7 @@ from cnnlab.runs import (
     ClassSelection,
     ModelSpec,
     RunMeta,
+    read_history,
     read_run_config,
     read_run_meta,
 )
@@ -183,6 +184,7 @@ def _resumed_run(
     change) and metadata, on the world size the run was trained on."""
     config = _resumed_config(run_dir, options)
     saved = read_run_meta(run_dir)
+    read_history(run_dir)  # a damaged history.json: named once, rewritten from last.safetensors
     check_resumed_world(saved.world_size, run_dir, dist.world_size)
     check_training(config, dist.world_size, dist.device(config.device))
     return run_dir, config, saved
@@ -338,7 +340,7 @@ def ensure_new_run_dir(path: Path) -> None:
 
 def _resumed_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
     saved = read_run_config(run_dir)
-    config = TrainConfig.from_dict(saved["config"])
+    config = TrainConfig.from_dict(saved["config"], str(run_dir / CONFIG_FILE))
     extra = sorted(set(options) - {"epochs", "workers"})
     if extra:
         raise ConfigError(

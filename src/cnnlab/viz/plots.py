@@ -143,4 +143,4 @@ def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:
         ) from None
     if not history.epoch:
         raise CheckpointError(f"expected a run with at least one epoch, received {run}")
-    return plot_history(history, output, title=f"{config['model']} on {config['data']}")
+    return plot_history(history, output, title=f"{config.get('model')} on {config.get('data')}")
