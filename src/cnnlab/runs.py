@@ -442,14 +442,18 @@ def _preprocessing(f: _Fields) -> Preprocessing:
 
 def _is_numbers(value: Any, count: int) -> bool:
     return (
-        isinstance(value, list)
+        isinstance(value, (list, tuple))
         and len(value) == count
         and all(_is_number(v) and math.isfinite(v) for v in value)
     )
 
 
 def _is_size(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v >= 1 for v in value)
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(_is_int(v) and v >= 1 for v in value)
+    )
 
 
 def _check_consistent(meta: RunMeta, source: str | Path) -> None:

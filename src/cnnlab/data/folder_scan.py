@@ -52,9 +52,11 @@ def scan_folder(root: str | Path) -> FolderScan:
     """
     root = Path(root)
     if not root.is_dir():
+        what = describe_path(root)
+        what = "no such folder" if what in (None, "no such file") else what
         raise DataError(
             f"expected a dataset name or a folder of images with one sub-folder per class, "
-            f"received {str(root)!r} (no such folder)"
+            f"received {str(root)!r} ({what})"
         )
     subdirs = _subdirs(root)
     if "train" in {d.name for d in subdirs}:

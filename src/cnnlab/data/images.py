@@ -23,6 +23,7 @@ goes through it, and so through the same checks:
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 #: The default pixel budget of one decoded image, in millions of pixels (``--max-megapixels``).
 DEFAULT_MAX_MEGAPIXELS = 40.0
 RESAMPLE = Image.Resampling.BILINEAR
+_PILLOW_LIMIT = threading.Lock()  # held while Pillow's process-wide pixel limit is off
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
@@ -107,9 +109,7 @@ def open_image(
     check_image_path(path)
     limit = int(max_megapixels * 1_000_000)
     try:
-        with _pillow_checks_off(), Image.open(path, formats=IMAGE_FORMATS) as image:
-            if target is not None and image.format == "JPEG":
-                image.draft(image.mode, target)
+        with _opened(path, target) as image:
             width, height = image.size
             if width * height > limit:
                 raise DataError(
@@ -148,18 +148,25 @@ def check_image_path(path: Path) -> None:
         raise DataError(f"expected an image file, received {shown_path(path)} ({what})")
 
 
-@contextlib.contextmanager
-def _pillow_checks_off() -> Iterator[None]:
-    """Pillow's own decompression-bomb check (a global limit, checked when a file is opened,
-    before a JPEG can be reduced) off: :func:`open_image` applies the budget instead."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+def _opened(path: Path, target: tuple[int, int] | None) -> Image.Image:
+    """``Image.open`` limited to :data:`IMAGE_FORMATS` (and a JPEG set to decode at the
+    smallest scale still at least ``target``), with Pillow's own decompression-bomb check off:
+    it is a process-wide limit, applied when a file is opened, before a JPEG can be reduced;
+    :func:`open_image`'s budget replaces it. A lock keeps threads from seeing it off."""
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            image = Image.open(path, formats=IMAGE_FORMATS)
+            try:
+                if target is not None and image.format == "JPEG":
+                    image.draft(image.mode, target)
+            except BaseException:
+                image.close()
+                raise
+            return image
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _converted(image: Image.Image, channels: int, size: tuple[int, int]) -> np.ndarray:
