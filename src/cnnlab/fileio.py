@@ -44,3 +44,24 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """:func:`atomic_write_bytes` for a JSON document (indented, trailing newline)."""
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def atomic_create_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Create ``path`` holding a JSON document, exclusively: complete or absent, never
+    replacing a file another process created (like ``O_EXCL``, but atomic in content).
+
+    Raises:
+        FileExistsError: ``path`` exists already.
+    """
+    path = Path(path)
+    data = (json.dumps(obj, indent=2) + "\n").encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # fails if path exists: the exclusive step
+    finally:
+        Path(tmp).unlink(missing_ok=True)
