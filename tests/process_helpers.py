@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,14 +14,28 @@ SUBSET_CLI = Path(__file__).parent / "subset_cli.py"
 TIMEOUT = 300.0  # seconds any one process of these tests may take
 
 
-def start_cli(cache_dir: Path, *argv: object) -> subprocess.Popen[str]:
-    """``cnnlab ARGV`` (with the ``mnist-subset`` dataset) in a new process; stderr piped."""
+def start_cli(cache_dir: Path, *argv: object, group: bool = False) -> subprocess.Popen[str]:
+    """``cnnlab ARGV`` (with the ``mnist-subset`` dataset) in a new process; stderr piped.
+    ``group``: in a process group of its own (stop it and its workers with :func:`stop`)."""
     return subprocess.Popen(
         [sys.executable, str(SUBSET_CLI), str(cache_dir), *map(str, argv)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     )
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGKILL ``process`` (and its process group when it leads one) and reap it."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except ProcessLookupError:
+        pass
+    process.communicate(timeout=60)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = TIMEOUT) -> tuple[int, str]:

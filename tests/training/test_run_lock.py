@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from PIL import Image
 
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from cnnlab.training.run_lock import LOCK_FILE, RunBusyError, RunLock
-from process_helpers import finish, start_cli, wait_for
+from process_helpers import finish, start_cli, stop, wait_for
 
 # long enough that the holder is still training whatever the machine's load; killed by the test
 LONG = ("--epochs", "60", "--schedule", "constant", "--batch-size", "32", "--no-progress")
@@ -29,11 +31,6 @@ def _holder_pid(run) -> int | None:
         return json.loads((run / LOCK_FILE).read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.kill()
-    process.communicate(timeout=60)
 
 
 def _refused(process: subprocess.Popen[str], holder: int, run) -> str:
@@ -58,8 +55,8 @@ def test_two_trains_on_one_out_started_together(tmp_path, cache_dir):
         config = json.loads((out / "config.json").read_text())["config"]
         assert config["epochs"] == 60
     finally:
-        _stop(a)
-        _stop(b)
+        stop(a)
+        stop(b)
 
 
 @pytest.fixture
@@ -89,8 +86,8 @@ def test_two_resumes_at_once(one_epoch_run, cache_dir):
         _refused(loser, winner.pid, run)
         assert winner.poll() is None
     finally:
-        _stop(a)
-        _stop(b)
+        stop(a)
+        stop(b)
 
 
 def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(tmp_path, cache_dir):
@@ -102,7 +99,7 @@ def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(tmp_p
         _refused(contender, trainer.pid, out)
         assert trainer.poll() is None
     finally:
-        _stop(trainer)  # SIGKILL: its record stays in the lock file, its lock does not
+        stop(trainer)  # SIGKILL: its record stays in the lock file, its lock does not
     dead = trainer.pid
     assert _holder_pid(out) == dead
     # a new holder: contenders now name it, never the dead one
@@ -113,7 +110,7 @@ def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(tmp_p
         line = _refused(contender, holder.pid, out)
         assert f"process {dead} " not in line
     finally:
-        _stop(holder)
+        stop(holder)
     # and once it is killed as well, a resume simply goes on, to the end
     done = load_checkpoint(out / "last.safetensors").training["epoch"]
     resume = start_cli(cache_dir, "train", "--resume", out, "--epochs", done + 1, "--no-progress")
@@ -123,11 +120,38 @@ def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(tmp_p
     assert len(json.loads((out / "history.json").read_text())["epoch"]) == done + 1
 
 
+@pytest.fixture
+def digits(tmp_path, subset):
+    """A folder of 400 subset digits (the workers of --nproc know only the named datasets)."""
+    root = tmp_path / "digits"
+    for i in range(400):
+        folder = root / str(int(subset.train.labels[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(subset.train.images[i, 0].numpy(), "L").save(folder / f"{i:03d}.png")
+    return root
+
+
+def test_a_run_of_several_processes_is_held_by_its_launcher(tmp_path, cache_dir, digits):
+    """``--nproc 2``: the launcher holds the run for its workers (rank 0 trains on, as its
+    child), and a resume started meanwhile is refused naming the launcher."""
+    out = tmp_path / "run"
+    argv = ("train", "lenet5", "--data", digits, "--out", out, *LONG, "--nproc", "2")
+    launcher = start_cli(cache_dir, *argv, group=True)
+    try:
+        wait_for(lambda: (out / "last.safetensors").exists(), [launcher], "a checkpoint")
+        assert _holder_pid(out) == launcher.pid
+        contender = start_cli(cache_dir, "train", "--resume", out, "--no-progress")
+        _refused(contender, launcher.pid, out)
+        assert launcher.poll() is None
+    finally:
+        stop(launcher)
+
+
 _FLOCK_WITHOUT_RECORD = textwrap.dedent(
     """
     import fcntl, os, sys, time
     fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     print("held", flush=True)
     time.sleep(120)
     """
@@ -141,14 +165,17 @@ def test_a_stale_record_is_never_named(tmp_path):
     run.mkdir()
     stale = {"pid": 4_000_000, "host": os.uname().nodename, "command": "x", "since": "then"}
     (run / LOCK_FILE).write_text(json.dumps(stale))
-    RunLock(run).acquire()  # nobody holds it: the stale record does not block
+    with RunLock(run).held():  # nobody holds it: the stale record does not block
+        pass
+    (run / LOCK_FILE).write_text(json.dumps(stale))
     holder = subprocess.Popen(
         [sys.executable, "-c", _FLOCK_WITHOUT_RECORD, str(run / LOCK_FILE)],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert holder.stdout.readline().strip() == "held"
+        ready, _, _ = select.select([holder.stdout], [], [], 120)
+        assert ready and holder.stdout.readline().strip() == "held"
         with pytest.raises(RunBusyError) as info:
             RunLock(run).acquire()
         message = str(info.value)

@@ -55,10 +55,11 @@ class Holder:
     since: str = ""
 
     def describe(self) -> str:
-        """``process 123 on host (cnnlab train ..., since ...)``."""
+        """``process 123 on host (cnnlab train ..., since ...)``, on one line."""
         details = ", ".join(
             part for part in (self.command, self.since and f"since {self.since}") if part
         )
+        details = " ".join(details.split())  # a command line may hold newlines
         return f"process {self.pid} on {self.host}" + (f" ({details})" if details else "")
 
     @classmethod
