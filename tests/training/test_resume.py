@@ -1,6 +1,7 @@
 """Killing training at any moment and resuming gives bitwise the same run (CPU)."""
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -57,15 +58,31 @@ def _kill_after_writes(
     return False
 
 
+def _kill_inside_a_write(process: subprocess.Popen, run: Path) -> bool:
+    """SIGKILL ``process`` the moment a temporary checkpoint file shows up in ``run``: inside
+    a write, between creating the file and renaming it; False if it finished first."""
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            names = os.listdir(run)
+        except FileNotFoundError:
+            names = []
+        if any(n.startswith(".last.safetensors.") and n.endswith(".tmp") for n in names):
+            process.kill()
+            process.wait()
+            return True
+    return False
+
+
 TORTURE = {"epochs": 3, "batch_size": 16, "per_class": 40, "seed": 5, "checkpoint_every": 1}
 KILLS = 25
 
 
 def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir):
     """Real processes killed with SIGKILL at least 25 times: during start-up (importing,
-    loading data, writing config.json) and a random 0-15 ms after a random checkpoint write
-    (so many kills land inside the next write); each time the run folder's checkpoints load,
-    and the next command (the same `train`, or `--resume`) is never blocked by the dead
+    loading data, writing config.json), a random 0-15 ms after a random checkpoint write, and
+    the moment a checkpoint's temporary file appears (inside a write); each time the run
+    folder's checkpoints load, and the next command (the same `train`, or `--resume`) is never blocked by the dead
     holder's lock; resumed until done, the run is bitwise the one never interrupted."""
     out = tmp_path / "run"
     first = ["train", "lenet5", "--data", "mnist-subset", "--out", str(out), "--no-progress"]
@@ -90,6 +107,8 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir):
             process.kill()
             process.wait()
             killed = True
+        elif rng.random() < 0.3 and (out / "last.safetensors").exists():
+            killed = _kill_inside_a_write(process, out)
         else:
             killed = _kill_after_writes(process, out / "last.safetensors", rng.randint(1, 2), rng)
         if not killed:

@@ -112,6 +112,8 @@ def _conflict(run_dir: Path, saved: TrainConfig, name: str, old: Any, new: Any) 
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, bool):  # a switch (--strict, --sync-bn)
+        return "on" if value else "off"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     if isinstance(value, dict):
