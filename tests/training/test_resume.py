@@ -83,7 +83,8 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir):
     loading data, writing config.json), a random 0-15 ms after a random checkpoint write, and
     the moment a checkpoint's temporary file appears (inside a write); each time the run
     folder's checkpoints load, and the next command (the same `train`, or `--resume`) is
-    never blocked by the dead holder's lock; resumed until done, the run is bitwise the one never interrupted."""
+    never blocked by the dead holder's lock; resumed until done, the run is bitwise the one
+    never interrupted."""
     out = tmp_path / "run"
     first = ["train", "lenet5", "--data", "mnist-subset", "--out", str(out), "--no-progress"]
     for name, value in TORTURE.items():
