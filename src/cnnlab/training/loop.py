@@ -161,7 +161,7 @@ class Trainer:
         self.stop_training = False
         self.epoch, self.batches_done = 0, 0
         self.totals = EpochTotals()
-        self.watch = LossWatch(len(data.classes))  # a loss exploding while finite
+        self.watch = LossWatch(_num_classes(data, self.meta))  # a loss exploding while finite
         self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the last checkpoint
         self._settled = False
 
@@ -369,6 +369,14 @@ class Trainer:
         }
         message = f"expected {what} at {at}: training diverged and stopped; {where}"
         return self.dist.shared(DivergedError(message, record))
+
+
+def _num_classes(data: Any, meta: dict[str, Any]) -> int:
+    """The classifier's classes: the splits' (cached features have none: the run's)."""
+    classes = getattr(data, "classes", None) or meta.get("classes")
+    if classes:
+        return len(classes)
+    return int(data.train.labels.max()) + 1 if len(data.train.labels) else 2
 
 
 def position(epoch: int, step: int) -> str:
