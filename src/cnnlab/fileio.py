@@ -33,7 +33,31 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     The temporary file is flushed and fsync'ed before ``os.replace``, so readers never see a
     partial file, and a crash mid-write leaves the previous version of ``path`` intact.
     """
-    path = Path(path)
+    tmp = _written_temp_file(Path(path), data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_create_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Create ``path`` holding a strict JSON document, exclusively: complete or absent, never
+    replacing a file another process created (like ``O_EXCL``, but atomic in content).
+
+    Raises:
+        FileExistsError: ``path`` exists already.
+    """
+    tmp = _written_temp_file(Path(path), (strict_json(obj) + "\n").encode("utf-8"))
+    try:
+        os.link(tmp, path)  # fails if path exists: the exclusive step
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _written_temp_file(path: Path, data: bytes) -> Path:
+    """``data`` in a new, fsync'ed temporary file next to ``path`` (module docstring's name),
+    after removing the orphans of killed writers in that folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphaned_temp_files(path.parent)
     prefix = f".{path.name}.{os.getpid()}@{_host()}."
@@ -44,10 +68,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def _umask() -> int:

@@ -10,16 +10,49 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from cnnlab.errors import ConfigError
+
 if TYPE_CHECKING:  # types only: inference sits below data in the layers
     from cnnlab.data.dataset import ImageSplit
     from cnnlab.data.preprocess import Preprocessing
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; anything else is passed to torch."""
+    """``"auto"`` is CUDA when available, else CPU; anything else must name a device this
+    machine has (checked here, before a command writes anything).
+
+    Raises:
+        ConfigError: a string torch does not read as a device, or a device that is absent
+            (CUDA without a GPU or a CUDA build of torch, ``cuda:N`` past the last GPU, MPS).
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(
+            f"expected a device auto, cpu, cuda or cuda:N, received device={name!r}"
+        ) from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "no CUDA GPU" if torch.version.cuda else "a torch built without CUDA"
+            raise ConfigError(
+                f"expected a CUDA device, received device={name!r} on a machine with {why} "
+                "(use --device cpu or auto)"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                f"expected cuda:0 to cuda:{count - 1} ({count} GPUs), received device={name!r}"
+            )
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    raise ConfigError(
+        f"expected a device auto, cpu or cuda[:N] present on this machine, received device={name!r}"
+    )
 
 
 @contextlib.contextmanager

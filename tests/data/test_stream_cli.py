@@ -103,7 +103,7 @@ def test_bad_stream_options_are_one_line_and_exit_2(streamed_run, tmp_path, caps
         (["train", "lenet5", "--data", "mnist-subset", "--stream"], "only with an image folder"),
         (["train", "lenet5", "--data", "mnist-subset", "--workers", "2"], "only with an image"),
         (["train", "lenet5", "--data", streamed_run / "run", "--workers", "-1"], "workers=-1"),
-        (["train", "--resume", streamed_run / "run", "--stream"], "only --epochs and --workers"),
+        (["train", "--resume", streamed_run / "run", "--strict"], "received --strict on"),
         (["evaluate", streamed_run / "run", "--data", "mnist-subset", "--stream"], "image folder"),
     ]
     for i, (argv, fragment) in enumerate(cases):

@@ -1,6 +1,7 @@
 """Killing training at any moment and resuming gives bitwise the same run (CPU)."""
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -36,8 +37,9 @@ def test_crash_and_resume_is_bitwise_identical(
 def _kill_after_writes(
     process: subprocess.Popen, checkpoint: Path, writes: int, rng: random.Random
 ) -> bool:
-    """SIGKILL ``process`` a random 0-20 ms after it has written ``checkpoint`` ``writes``
-    times (so some kills land inside the next write); False if it finished first."""
+    """SIGKILL ``process`` a random 0-15 ms after it has written ``checkpoint`` ``writes``
+    times (checkpoints every step: many kills land inside the next write); False if it
+    finished first."""
     seen, last = 0, None
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
@@ -48,39 +50,48 @@ def _kill_after_writes(
         if stamp is not None and stamp != last:
             seen, last = seen + 1, stamp
             if seen >= writes:
-                time.sleep(rng.uniform(0.0, 0.02))
+                time.sleep(rng.uniform(0.0, 0.015))
                 process.kill()
                 process.wait()
                 return True
-        time.sleep(0.002)
+        time.sleep(0.001)
     return False
 
 
-def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir, reference):
-    """Real processes killed with SIGKILL: once during start-up, then four times a random few
-    checkpoint writes into training (checkpoints every step, so kills also land inside a
-    write); resumed until done; the same final run as one never interrupted."""
+def _kill_inside_a_write(process: subprocess.Popen, run: Path) -> bool:
+    """SIGKILL ``process`` the moment a temporary checkpoint file shows up in ``run``: inside
+    a write, between creating the file and renaming it; False if it finished first."""
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            names = os.listdir(run)
+        except FileNotFoundError:
+            names = []
+        if any(n.startswith(".last.safetensors.") and n.endswith(".tmp") for n in names):
+            process.kill()
+            process.wait()
+            return True
+    return False
+
+
+TORTURE = {"epochs": 3, "batch_size": 16, "per_class": 40, "seed": 5, "checkpoint_every": 1}
+KILLS = 25
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir):
+    """Real processes killed with SIGKILL at least 25 times: during start-up (importing,
+    loading data, writing config.json), a random 0-15 ms after a random checkpoint write, and
+    the moment a checkpoint's temporary file appears (inside a write); each time the run
+    folder's checkpoints load, and the next command (the same `train`, or `--resume`) is
+    never blocked by the dead holder's lock; resumed until done, the run is bitwise the one
+    never interrupted."""
     out = tmp_path / "run"
-    first = [
-        "train",
-        "lenet5",
-        "--data",
-        "mnist-subset",
-        "--out",
-        str(out),
-        "--epochs",
-        "2",
-        "--batch-size",
-        "256",
-        "--seed",
-        "5",
-        "--checkpoint-every",
-        "1",
-        "--no-progress",
-    ]
+    first = ["train", "lenet5", "--data", "mnist-subset", "--out", str(out), "--no-progress"]
+    for name, value in TORTURE.items():
+        first += [f"--{name.replace('_', '-')}", str(value)]
     rng = random.Random(1234)
-    kills = 0
-    for attempt in range(8):
+    kills = mid_write = 0
+    for _ in range(3 * KILLS):
         # the saved config (checkpoint every step) is what a resume uses
         command = ["train", "--resume", str(out)] if (out / "config.json").exists() else first
         process = subprocess.Popen(
@@ -88,35 +99,35 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir, reference):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        if attempt == 0:
-            time.sleep(rng.uniform(0.2, 0.8))  # still importing / loading data
+        if kills >= KILLS:
+            _, err = process.communicate(timeout=600)
+            assert process.returncode == 0, err.decode()
+            break
+        if rng.random() < 0.2:  # still importing, loading data or writing config.json
+            time.sleep(rng.uniform(0.1, 2.0))
             process.kill()
             process.wait()
             killed = True
-        elif attempt <= 4:
-            killed = _kill_after_writes(process, out / "last.safetensors", rng.randint(2, 5), rng)
+        elif rng.random() < 0.3 and (out / "last.safetensors").exists():
+            killed = _kill_inside_a_write(process, out)
         else:
-            process.wait(timeout=600)
-            killed = False
-        if killed:
-            kills += 1
-            for checkpoint in out.glob("*.safetensors"):
-                load_checkpoint(checkpoint)  # never corrupt
-            continue
-        assert process.returncode == 0, process.stderr.read().decode()
-        break
+            killed = _kill_after_writes(process, out / "last.safetensors", rng.randint(1, 2), rng)
+        if not killed:
+            _, err = process.communicate(timeout=600)
+            assert process.returncode == 0, err.decode()
+            break
+        kills += 1
+        mid_write += any(out.glob(".last.safetensors.*.tmp"))  # its write was cut short
+        for checkpoint in out.glob("*.safetensors"):
+            load_checkpoint(checkpoint)  # never corrupt
     else:
         pytest.fail("training never finished")
-    assert kills >= 2, "the test must actually interrupt training"
+    assert kills >= KILLS, f"training finished after only {kills} kills"
+    assert mid_write >= 1, "no kill landed inside a checkpoint write"
+    assert not list(out.glob(".*.tmp"))  # a killed writer's temporary files are cleaned up
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["checkpoint_every"] == 1 and config["seed"] == 5
-    reference_every_step = tmp_path / "reference"
-    fit(
-        "lenet5",
-        "mnist-subset",
-        out=reference_every_step,
-        cache_dir=cache_dir,
-        verbose=False,
-        **{**OPTIONS, "checkpoint_every": 1},
-    )
-    assert_same_run(out, reference_every_step)
+    reference = tmp_path / "reference"
+    fit("lenet5", "mnist-subset", out=reference, cache_dir=cache_dir, verbose=False, **TORTURE)
+    assert_same_run(out, reference)
+    print(f"{kills} SIGKILLs, {mid_write} inside a checkpoint write")  # shown with -s

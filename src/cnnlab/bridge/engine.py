@@ -147,3 +147,7 @@ class NumpyEngine:
         self.steps = int(state["scheduler"]["step"])
         scratch.apply_schedule(self.optimizer.param_groups, self.schedule, self.steps)
         self.rng.bit_generator.state = state["numpy_rng"]  # the dropout layers share this object
+
+    def rescale_lr(self, ratio: float) -> None:
+        """Nothing to do: the schedule is a function of the step and the run's (new) lr,
+        applied by :meth:`load_state_dict`."""

@@ -79,10 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportedError:  # another process printed it
         return 2
     except CnnlabError as exc:
-        print(f"cnnlab: error: {rank_prefix()}{exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # one line per problem (resume conflicts)
+            print(f"cnnlab: error: {rank_prefix()}{line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cnnlab: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        hint = f"; {exc}" if str(exc) else ""  # train: how to go on
+        print(f"cnnlab: interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `cnnlab models | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -106,12 +106,14 @@ def _launch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = _preflight(args)
     device = resolve_device(config.device)
     check_training(config, args.nproc, device)
-    if getattr(args, "resume", None) is None:
-        from cnnlab.training.run import ensure_new_run_dir
+    from cnnlab.runs import CONFIG_FILE
+    from cnnlab.training.run_lock import RunOwnership
 
-        ensure_new_run_dir(Path(args.out))  # the workers' rank 0 then finds it empty
+    # this process holds the run for the workers (their rank 0 sees its parent holds it)
     run = getattr(args, "resume", None) or args.out
-    launch(argv, dataclasses.replace(options, cuda=device.type == "cuda"), run)
+    owner = RunOwnership(Path(run), config_file=CONFIG_FILE)
+    with owner.claim() if getattr(args, "resume", None) is not None else owner.claim_new():
+        launch(argv, dataclasses.replace(options, cuda=device.type == "cuda"), run)
     return 0
 
 

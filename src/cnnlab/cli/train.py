@@ -29,8 +29,8 @@ def add_parser(subparsers: Any) -> None:
     common = [JSON, CACHE_DIR, PROGRESS]
     p = subparsers.add_parser("train", parents=common, help="train a model; writes a run directory")
     p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
-    p.add_argument(
-        "--data", default="mnist", help="dataset: mnist, fashion-mnist, cifar10 or an image folder"
+    p.add_argument(  # None when not given: a resume compares only what the user gave
+        "--data", help="dataset: mnist, fashion-mnist, cifar10 or an image folder (default: mnist)"
     )
     p.add_argument("--out", help="new run directory")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
@@ -76,25 +76,49 @@ def run_train(args: argparse.Namespace) -> int:
     if args.model_option:
         options["model_kwargs"] = model_options(args.model_option)
     common = {"progress": args.progress, "cache_dir": args.cache_dir}
-    if args.resume is not None:
-        history = resume(args.resume, **common, **options)
-    else:
-        history = fit(args.model, args.data, out=args.out, **common, **options)
-    return _print_result(args, args.resume if args.resume is not None else args.out, history)
+    run = args.resume if args.resume is not None else args.out
+    try:
+        if args.resume is not None:  # what is given again is compared with the saved run
+            again = {"model": args.model, "data": args.data, "out": args.out}
+            given = {name: value for name, value in again.items() if value is not None}
+            history = resume(args.resume, **common, **given, **options)
+        else:
+            history = fit(args.model, args.data or "mnist", out=args.out, **common, **options)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(resume_hint(run)) from None
+    return _print_result(args, run, history)
+
+
+def resume_hint(run: str) -> str:
+    """What Ctrl-C leaves behind and how to go on (the words after ``cnnlab: interrupted``)."""
+    from pathlib import Path
+
+    from cnnlab.runs import CONFIG_FILE, LAST
+
+    folder = Path(run)
+    if not (folder / CONFIG_FILE).is_file():
+        return "nothing of the run was saved; start it again with the same command"
+    since = (
+        "its last checkpoint" if (folder / LAST).is_file() else "the beginning (no checkpoint yet)"
+    )
+    return f"continue the run from {since} with: cnnlab train --resume {run}"
 
 
 def run_finetune(args: argparse.Namespace) -> int:
     from cnnlab.transfer import finetune
 
-    history = finetune(
-        args.source,
-        args.data,
-        out=args.out,
-        head_only=args.head_only,
-        progress=args.progress,
-        cache_dir=args.cache_dir,
-        **given_options(args, "finetune"),
-    )
+    try:
+        history = finetune(
+            args.source,
+            args.data,
+            out=args.out,
+            head_only=args.head_only,
+            progress=args.progress,
+            cache_dir=args.cache_dir,
+            **given_options(args, "finetune"),
+        )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(resume_hint(args.out)) from None
     return _print_result(args, args.out, history)
 
 

@@ -226,13 +226,15 @@ class Distributed:
         Raises:
             ConfigError: a numbered CUDA device with several processes.
         """
+        from cnnlab.inference import resolve_device
+
         if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
             return torch.device("cpu")
         if not self.active:
-            from cnnlab.inference import resolve_device
-
             return resolve_device(requested)
+        resolve_device("cuda")  # refuses CUDA where there is none
         if requested not in ("auto", "cuda"):
+            resolve_device(requested)  # a device that does not exist is refused as such
             raise ConfigError(
                 f"expected --device auto, cuda or cpu with {self.world_size} processes (each "
                 f"uses the GPU of its LOCAL_RANK), received device={requested!r}"

@@ -73,6 +73,10 @@ class Engine(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (extra keys are ignored)."""
 
+    def rescale_lr(self, ratio: float) -> None:
+        """Multiply every learning rate of the restored optimizer and schedule by ``ratio``
+        (a rescue: ``--resume RUN --lr X`` after a divergence)."""
+
 
 class TorchEngine:
     """Autograd and ``torch.optim``, in the configured precision (autocast, and loss scaling for
@@ -169,6 +173,16 @@ class TorchEngine:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.precision.load_state_dict(state)
+
+    def rescale_lr(self, ratio: float) -> None:
+        # every schedule computes its next rate from these (one-cycle: max_lr, initial_lr,
+        # min_lr; cosine: base_lrs and lr; step and constant: lr)
+        for group in self.optimizer.param_groups:
+            for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                if key in group:
+                    group[key] *= ratio
+        self.scheduler.base_lrs = [lr * ratio for lr in self.scheduler.base_lrs]
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
 def build_engine(

@@ -14,9 +14,11 @@ and checkpoints are those of the whole batch, and only rank 0 writes and logs.
 
 from __future__ import annotations
 
+import errno
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +30,18 @@ from torch import nn
 from cnnlab.data.augment import Augmenter
 from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.preprocess import Preprocessing
-from cnnlab.errors import CheckpointError, TrainingError
+from cnnlab.errors import CheckpointError, CnnlabError, TrainingError
 from cnnlab.inference import to_model_layout
 from cnnlab.training.callbacks import Callback
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.distributed import Distributed, local_batches, settle_buckets
+from cnnlab.training.divergence import (
+    DivergedError,
+    LossWatch,
+    first_non_finite,
+    where_to_go_on,
+)
 from cnnlab.training.engine import build_engine
 from cnnlab.training.history import History
 from cnnlab.training.progress import EpochProgress
@@ -153,6 +161,8 @@ class Trainer:
         self.stop_training = False
         self.epoch, self.batches_done = 0, 0
         self.totals = EpochTotals()
+        self.watch = LossWatch(_num_classes(data, self.meta))  # a loss exploding while finite
+        self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the last checkpoint
         self._settled = False
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -228,19 +238,12 @@ class Trainer:
             value, correct = total / self.dist.world_size, int(correct)
         else:
             value, correct = self.engine.forward_loss(x, y)
-        if not math.isfinite(value):  # the same value on every process: all stop together
-            kept = (
-                f"; the last good checkpoint is {self.checkpoint_path}"
-                if self.checkpoint_path
-                else ""
-            )
-            raise self.dist.shared(
-                TrainingError(
-                    f"expected a finite loss, received loss={value} at epoch {self.epoch + 1} "
-                    f"step {self.batches_done + 1} (global step {self.global_step + 1}); "
-                    f"training stopped{kept}"
-                )
-            )
+        # the same value on every process: all stop together
+        if not math.isfinite(value):
+            raise self._diverged(f"a finite loss, received loss={value}", value)
+        self.watch.add(value)
+        if self.watch.exploded:
+            raise self._diverged(self.watch.describe(), value)
         self.engine.step()
         self.totals.add(value, correct, global_size)
         return value
@@ -260,8 +263,10 @@ class Trainer:
         self.epoch, self.batches_done = self.epoch + 1, 0
         self.totals = EpochTotals()
         self.history.append(self.epoch, logs)
+        self._check_weights()  # before any callback writes them (best.safetensors)
         for callback in self.callbacks:
-            callback.on_epoch_end(self, self.epoch, logs)
+            with writing(getattr(callback, "path", None), self.checkpoint_path, self.saved_at):
+                callback.on_epoch_end(self, self.epoch, logs)
         self.stop_training = self.dist.broadcast(self.stop_training)  # rank 0 decides
         self.save_state()
         return logs
@@ -284,13 +289,15 @@ class Trainer:
     def save_weights(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         """A weights-only checkpoint (no training state), written by this process."""
         state = self.engine.model_state()
-        save_checkpoint(path, Checkpoint(state, {**self.meta, **(extra or {})}))
+        with writing(path, self.checkpoint_path, self.saved_at):
+            save_checkpoint(path, Checkpoint(state, {**self.meta, **(extra or {})}))
 
     def save_state(self) -> None:
         """A resumable checkpoint of everything, at ``checkpoint_path`` (if set); on several
         processes every rank's RNG state is gathered and rank 0 writes."""
         if self.checkpoint_path is None:
             return
+        self._check_weights()  # every rank holds the same weights: all stop together
         rng = self.dist.all_gather(_rng_state())
         if not self.dist.is_main:
             return
@@ -301,6 +308,8 @@ class Trainer:
             **self.engine.state_dict(),  # optimizer, scheduler (and the NumPy engine's RNG)
             "callbacks": {cb.key: cb.state_dict() for cb in self.callbacks},
             "history": self.history.to_dict(),
+            "loss_watch": self.watch.state_dict(),
+            "lr": self.config.lr,  # the base rate these optimizer and schedule states are for
         }
         if self.dist.active:  # each rank's random stream, in rank order
             training["rng_by_rank"] = rng
@@ -308,7 +317,9 @@ class Trainer:
             training["rng"] = rng[0]
         meta = {**self.meta, "epoch": self.epoch, "step": self.batches_done}
         state = self.engine.model_state()
-        save_checkpoint(self.checkpoint_path, Checkpoint(state, meta, training))
+        with writing(self.checkpoint_path, self.checkpoint_path, self.saved_at):
+            save_checkpoint(self.checkpoint_path, Checkpoint(state, meta, training))
+        self.saved_at = (self.epoch, self.batches_done)
 
     def restore(self, path: Path) -> None:
         """Continue from a resumable checkpoint written by :meth:`save_state` (every process
@@ -345,15 +356,83 @@ class Trainer:
     def _restore_state(self, model_state: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
         self.engine.load_model_state(model_state)
         self.engine.load_state_dict(state)
+        saved_lr = float(state.get("lr", self.config.lr))
+        if saved_lr != self.config.lr:  # a rescue: --resume RUN --lr X after a divergence
+            self.engine.rescale_lr(self.config.lr / saved_lr)
+        self.watch.load_state_dict(state.get("loss_watch"))
         for callback in self.callbacks:
             callback.load_state_dict(state["callbacks"][callback.key])
         self.history = History.from_dict(state["history"])
         self.epoch, self.batches_done = state["epoch"], state["step"]
         self.totals = EpochTotals.from_dict(state["partial"])
+        self.saved_at = (self.epoch, self.batches_done)
         rng = state["rng_by_rank"][self.dist.rank] if self.dist.active else state["rng"]
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+    # ---- stopping -----------------------------------------------------------------------------
+    def _check_weights(self) -> None:
+        """Stop (:class:`DivergedError`) when a weight or buffer is NaN or infinite."""
+        name = first_non_finite(self.engine.model_state())
+        if name is not None:
+            raise self._diverged(f"finite weights, received NaN or inf in {name}", math.nan)
+
+    def _diverged(self, what: str, loss: float) -> CnnlabError:
+        """The error that stops a diverged run (rank 0's; a silent one on the others)."""
+        run_dir = self.checkpoint_path.parent if self.checkpoint_path is not None else None
+        saved = "" if self.saved_at is None else position(*self.saved_at)
+        where = where_to_go_on(run_dir, self.checkpoint_path, self.config.lr, saved)
+        at = (
+            f"epoch {self.epoch + 1} step {self.batches_done + 1} "
+            f"(global step {self.global_step + 1})"
+        )
+        record = {
+            "epoch": self.epoch + 1,
+            "step": self.batches_done + 1,
+            "loss": loss if math.isfinite(loss) else str(loss),
+            "lr": self.config.lr,
+        }
+        message = f"expected {what} at {at}: training diverged and stopped; {where}"
+        return self.dist.shared(DivergedError(message, record))
+
+
+def _num_classes(data: Any, meta: dict[str, Any]) -> int:
+    """The classifier's classes: the splits' (cached features have none: the run's)."""
+    classes = getattr(data, "classes", None) or meta.get("classes")
+    if classes:
+        return len(classes)
+    return int(data.train.labels.max()) + 1 if len(data.train.labels) else 2
+
+
+def position(epoch: int, step: int) -> str:
+    """Words for a checkpoint's place: ``epochs completed``, ``steps into the next``."""
+    if step == 0:
+        return f"end of epoch {epoch}" if epoch else "start of training"
+    return f"epoch {epoch + 1} step {step}"
+
+
+@contextmanager
+def writing(
+    path: Path | None, checkpoint: Path | None, saved_at: tuple[int, int] | None
+) -> Iterator[None]:
+    """Turn a failed write of a run file (a full disk, a lost folder) into one line naming
+    the file, the error and the checkpoint that stays intact."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        code = f" [{errno.errorcode.get(exc.errno, exc.errno)}]" if exc.errno else ""
+        target = path if path is not None else exc.filename
+        if checkpoint is not None and checkpoint.is_file():
+            when = f" ({position(*saved_at)})" if saved_at is not None else ""
+            kept = f"the previous checkpoint {checkpoint}{when} is intact"
+            then = f"; free space, then continue with cnnlab train --resume {checkpoint.parent}"
+        else:
+            kept, then = "no checkpoint had been written yet", ""
+        raise TrainingError(
+            f"expected to write {target}, received {reason}{code}; training stopped, {kept}{then}"
+        ) from None
 
 
 def _rng_state() -> dict[str, Any]:

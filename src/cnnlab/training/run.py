@@ -14,7 +14,9 @@ and every process returns the same history.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from cnnlab.data.dataset import DatasetSplits, split_validation
 from cnnlab.data.datasets import load_dataset
 from cnnlab.data.selection import select
 from cnnlab.errors import ConfigError
-from cnnlab.fileio import atomic_write_json
+from cnnlab.fileio import atomic_create_json, atomic_write_json
 from cnnlab.models import create_model
 from cnnlab.runs import (
     BEST,
@@ -54,10 +56,17 @@ from cnnlab.training.distributed import (
     seed_ranks,
     session,
 )
+from cnnlab.training.divergence import (
+    DivergedError,
+    clear_diverged,
+    has_diverged,
+    mark_diverged,
+)
 from cnnlab.training.features import feature_training
 from cnnlab.training.history import History
-from cnnlab.training.loop import Trainer
+from cnnlab.training.loop import Trainer, position, writing
 from cnnlab.training.network_start import NetworkStart, network_start
+from cnnlab.training.resume_options import resumed_config
 from cnnlab.training.run_data import (
     build_augmenter,
     folder_options,
@@ -65,6 +74,10 @@ from cnnlab.training.run_data import (
     recorded_data_options,
     resolve_data_spec,
 )
+from cnnlab.training.run_lock import RunOwnership
+from cnnlab.training.steps_guard import few_steps_warning
+
+RESTART_WAIT = 60.0  # seconds a torchrun restart waits for the dead group's rank 0 to let go
 
 
 def _stderr(line: str) -> None:
@@ -104,11 +117,18 @@ def fit(
 
     A torchrun restart of the job that started ``out`` continues that run (torchrun's
     ``--max-restarts``: a lost worker costs the steps since the last checkpoint).
+
+    The process (rank 0 under torchrun) holds the run folder for the whole training
+    (:mod:`cnnlab.training.run_lock`): another process training into it is refused, and a
+    failure before the run's ``config.json`` was written leaves no folder behind.
     """
-    with session() as dist:  # a torchrun launch's process group (one process: nothing)
+    # a torchrun launch's process group (one process: nothing); the run folder's lock
+    with session() as dist, ExitStack() as owner:
         dist.check_same("training options", {"model": model, **_same_everywhere(options)})
         # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
-        run_dir, config, saved = dist.decide(lambda: _new_run(model, data, out, options, dist))
+        run_dir, config, saved = dist.decide(
+            lambda: _new_run(model, data, out, options, dist, owner)
+        )
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
         return _train(*train)
@@ -116,12 +136,14 @@ def fit(
 
 def resume(
     run_dir: str | Path,
-    data: DatasetSplits | None = None,
+    data: str | DatasetSplits | None = None,
     *,
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    model: str | None = None,
+    out: str | Path | None = None,
     **options: Any,
 ) -> History:
     """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
@@ -133,24 +155,34 @@ def resume(
     Args:
         run_dir: the run directory.
         data: the run's data when it was trained on splits given in memory (default: loaded
-            from the run's data spec).
+            from the run's data spec); a data spec is compared with the saved one.
         callbacks: extra callbacks, called after the built-in ones.
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
-        **options: only ``epochs`` (raised, for the ``constant`` and ``step`` schedules) and
-            ``workers``.
+        model: the model name given again (must be the run's).
+        out: ``--out`` given again (must be ``run_dir``).
+        **options: :class:`TrainConfig` options given again
+            (:mod:`cnnlab.training.resume_options`): equal to the saved ones, or ``epochs``
+            (not for one-cycle and cosine), ``workers``, ``device``, or ``lr`` to rescue a run
+            that diverged.
 
     Returns:
-        The whole run's :class:`History`.
+        The whole run's :class:`History` (that of the finished run when nothing is left).
 
     Raises:
         CheckpointError: not a run directory, or unreadable metadata.
-        ConfigError: another option, or other epochs for a schedule of fixed length.
+        ConfigError: an option that disagrees with the saved run (one line each), or another
+            process holds the run.
     """
-    with session() as dist:
-        dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(options)})
-        run_dir, config, saved = dist.decide(lambda: _resumed_run(Path(run_dir), options, dist))
+    given = {**options, **({"model": model} if model is not None else {})}
+    if isinstance(data, str):
+        given["data"], data = data, None
+    with session() as dist, ExitStack() as owner:
+        dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(given)})
+        run_dir, config, saved = dist.decide(
+            lambda: _resumed_run(Path(run_dir), given, dist, owner, out=out)
+        )
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
         return _train(*train)
 
@@ -161,11 +193,14 @@ def _new_run(
     out: str | Path | None,
     options: dict[str, Any],
     dist: Distributed,
+    owner: ExitStack,
 ) -> tuple[Path | None, TrainConfig, RunMeta | None]:
-    """Rank 0's decision for :func:`fit`: the run folder and config (and the saved metadata
-    when torchrun restarted the job that started ``out``: the restart continues it)."""
+    """Rank 0's decision for :func:`fit`: the run folder (claimed in ``owner``) and config
+    (and the saved metadata when torchrun restarted the job that started ``out``: the restart
+    continues it)."""
     if out is not None and restarted_run(Path(out), dist):
-        return _resumed_run(Path(out), {}, dist)  # the same command line: its saved config
+        # the same command line: its saved config
+        return _resumed_run(Path(out), {}, dist, owner, wait=RESTART_WAIT)
     if model is None or data is None:
         raise ConfigError("expected a model name and data to train on, received none")
     spec = resolve_data_spec(data if isinstance(data, str) else data.name)
@@ -173,20 +208,36 @@ def _new_run(
     check_training(config, dist.world_size, dist.device(config.device))
     run_dir = Path(out) if out is not None else None
     if run_dir is not None:
-        ensure_new_run_dir(run_dir)
+        owner.enter_context(RunOwnership(run_dir, config_file=CONFIG_FILE).claim_new())
     return run_dir, config, None
 
 
 def _resumed_run(
-    run_dir: Path, options: dict[str, Any], dist: Distributed
+    run_dir: Path,
+    given: dict[str, Any],
+    dist: Distributed,
+    owner: ExitStack,
+    *,
+    out: str | Path | None = None,
+    wait: float = 0.0,
 ) -> tuple[Path, TrainConfig, RunMeta]:
-    """Rank 0's decision for :func:`resume`: the saved config (with the options that may
-    change) and metadata, on the world size the run was trained on."""
-    config = _resumed_config(run_dir, options)
+    """Rank 0's decision for :func:`resume`: the run claimed in ``owner``, its saved config
+    (with the options that may change) and metadata, on the world size it was trained on."""
+    document = read_run_config(run_dir)  # refuses what is not a run before locking it
+    owner.enter_context(RunOwnership(run_dir, config_file=CONFIG_FILE).claim(wait))
+    config = resumed_config(run_dir, given, out=out, rescue=has_diverged(run_dir))
     saved = read_run_meta(run_dir)
     read_history(run_dir)  # a damaged history.json: named once, rewritten from last.safetensors
     check_resumed_world(saved.world_size, run_dir, dist.world_size)
     check_training(config, dist.world_size, dist.device(config.device))
+    recorded = {name: config.to_dict()[name] for name in ("lr", "epochs")}
+    if any(document["config"].get(name) != value for name, value in recorded.items()):
+        # the run's record follows a rescue's --lr and a longer --epochs
+        with writing(run_dir / CONFIG_FILE, None, None):
+            atomic_write_json(
+                run_dir / CONFIG_FILE, {**document, "config": {**document["config"], **recorded}}
+            )
+    clear_diverged(run_dir)
     return run_dir, config, saved
 
 
@@ -238,9 +289,20 @@ def _train(
     start = network_start(net, splits, config, saved)
     augmenter = build_augmenter(config, splits.train, saved)
     meta = _run_meta(net, splits, config, start, augmenter, data_options, dist)
+    if dist.is_main:
+        warning = few_steps_warning(len(splits.train), config.batch_size, config.epochs)
+        if warning is not None:
+            warnings.warn(warning, stacklevel=2)
     if run_dir is not None and saved is None and dist.is_main:
         document = {"config": config.to_dict(), "meta": meta.to_dict()}
-        atomic_write_json(run_dir / CONFIG_FILE, document)
+        with writing(run_dir / CONFIG_FILE, None, None):
+            try:
+                atomic_create_json(run_dir / CONFIG_FILE, document)  # never another's run
+            except FileExistsError:
+                raise ConfigError(
+                    f"expected a new run folder, received {run_dir}, where another process "
+                    "created a run meanwhile"
+                ) from None
     # a resumed run continues from its last checkpoint; one killed before it restarts
     last = run_dir / LAST if run_dir is not None else None
     found = saved is not None and last is not None and dist.broadcast(last.is_file())
@@ -269,17 +331,53 @@ def _train(
     )
     if restore is not None:
         trainer.restore(restore)
-        if dist.restart_count and verbose and dist.is_main:
-            _stderr(
-                f"restart {dist.restart_count} of the {dist.world_size} processes: continuing "
-                f"{run_dir} from epoch {trainer.epoch + 1}, batch {trainer.batches_done + 1}"
-            )
+        trainer.stop_training = _stopped_early(trainer)
+    if saved is not None and verbose and dist.is_main:
+        _stderr(_where_it_continues(run_dir, trainer, config, restore is not None, dist))
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
         trainer.callbacks.append(_curves_callback(writes, config))
-    history = trainer.fit()
+    try:
+        history = trainer.fit()
+    except DivergedError as exc:
+        if run_dir is not None:  # rank 0: --resume RUN --lr X may now rescue the run
+            mark_diverged(run_dir, exc.record)
+        raise
     dist.barrier()  # the run's files are complete before any process reads them
     return history
+
+
+def _stopped_early(trainer: Trainer) -> bool:
+    """True when the restored run had stopped early (``--early-stopping``): it is finished."""
+    return any(getattr(cb, "stopped_epoch", None) is not None for cb in trainer.callbacks)
+
+
+def _where_it_continues(
+    run_dir: Path | None, trainer: Trainer, config: TrainConfig, restored: bool, dist: Distributed
+) -> str:
+    """The line a resume prints: where training continues, or that the run is finished."""
+    done, total = trainer.epoch, config.epochs
+    if trainer.stop_training:
+        return f"{run_dir} is finished: it stopped early after epoch {done} (--early-stopping)"
+    if restored and done >= total and trainer.batches_done == 0:
+        return (
+            f"{run_dir} is finished: {done} of {total} epochs trained, nothing to resume "
+            "(a longer run needs --epochs with a step or constant schedule)"
+        )
+    restart = (
+        f"restart {dist.restart_count} of the {dist.world_size} processes: "
+        if dist.restart_count
+        else ""
+    )
+    if not restored:
+        return f"{restart}resuming {run_dir}: no checkpoint yet, training starts from the beginning"
+    saved_at = position(done, trainer.batches_done)
+    return (
+        f"{restart}resuming {run_dir} from its checkpoint at {saved_at}: continuing"
+        f" at epoch {done + 1} step {trainer.batches_done + 1} of "
+        f"{trainer.steps_per_epoch} (global step {trainer.global_step + 1} of "
+        f"{total * trainer.steps_per_epoch})"
+    )
 
 
 def _run_meta(
@@ -323,40 +421,6 @@ def _curves_callback(run_dir: Path, config: TrainConfig) -> Callback:
     from cnnlab.viz.plots import PlotCurves
 
     return PlotCurves(run_dir / CURVES, config.epochs, title=f"{config.model} on {config.data}")
-
-
-def ensure_new_run_dir(path: Path) -> None:
-    """Refuse to start a run where one exists (never destroy a run); create the folder."""
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"expected a folder for the run, received a file at --out {path}")
-    if path.is_dir() and any(path.iterdir()):
-        what = "holds a run" if (path / CONFIG_FILE).exists() else "is not empty"
-        raise ConfigError(
-            f"expected a new or empty run folder, received --out {path}, which {what} "
-            f"(use --resume {path} to continue it, or another --out)"
-        )
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def _resumed_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
-    saved = read_run_config(run_dir)
-    config = TrainConfig.from_dict(saved["config"], str(run_dir / CONFIG_FILE))
-    extra = sorted(set(options) - {"epochs", "workers"})
-    if extra:
-        raise ConfigError(
-            f"expected only --epochs and --workers when resuming, received {', '.join(extra)}"
-        )
-    if "workers" in options:  # how many processes decode does not change the run
-        config.workers = options["workers"]
-    if "epochs" in options and options["epochs"] != config.epochs:
-        if config.schedule in ("onecycle", "cosine"):
-            raise ConfigError(
-                f"expected the saved epochs={config.epochs} when resuming a {config.schedule} "
-                f"schedule (its length is fixed), received epochs={options['epochs']}"
-            )
-        config.epochs = options["epochs"]
-    config.validate()
-    return config
 
 
 def _with_validation(splits: DatasetSplits, config: TrainConfig) -> DatasetSplits:
