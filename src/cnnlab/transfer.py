@@ -69,7 +69,7 @@ def finetune(
     spec = run.meta.model
     frozen_names(run.model, freeze)  # a bad LAYER fails here, before anything is written
     return fit(
-        spec.name,
+        spec.reference,  # a FILE.py:CALLABLE model by its absolute path: any folder works
         data,
         out=out,
         model_kwargs=dict(spec.kwargs),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch.nn.functional as F
+from torch import nn
 
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.errors import ConfigError
@@ -112,6 +113,7 @@ def evaluate(
     crop_size: int | None = None,
     mistakes: int = 10,
     cache_dir: str | Path | None = None,
+    model: nn.Module | None = None,
 ) -> EvaluationReport:
     """Evaluate a run (directory, checkpoint file or loaded :class:`Run`) on a split.
 
@@ -124,6 +126,8 @@ def evaluate(
         crop_size: crop size of ``5crop``/``10crop`` (default: the network input).
         mistakes: how many of the worst misclassified examples to list.
         cache_dir: dataset cache (default ``~/.cache/cnnlab``).
+        model: a module built like the trained one, to load a run trained on a module passed
+            to :func:`cnnlab.fit` (see :func:`cnnlab.load_run`).
 
     Raises:
         ConfigError: a bad top_k, TTA mode or crop size.
@@ -132,7 +136,7 @@ def evaluate(
     _check_top_k(top_k)
     if is_onnx_path(run):  # an exported graph, run by onnxruntime (cnnlab.export)
         run = load_onnx_run(run, tta=tta, require_metadata=True)
-    run = as_run(run)
+    run = as_run(run, model=model)
     selection = selection or DataSelection()
     _crop_for(run, tta, crop_size)  # checks before loading any data
     spec, dataset = load_split(run, selection, cache_dir)
@@ -156,7 +160,8 @@ def _check_top_k(top_k: int) -> None:
 
 def _crop_for(run: Run, tta: str, crop_size: int | None) -> tuple[int, int] | None:
     """The crop size of a crop mode (None otherwise), checked against the run's input."""
-    network_input = tuple(run.model.default_input_shape[1:])
+    shape = getattr(run.model, "default_input_shape", run.meta.input_shape)  # a user's: the run's
+    network_input = tuple(shape[1:])
     return crop_size_for(tta, run.preprocessing, network_input, crop_size)
 
 

@@ -27,7 +27,6 @@ from cnnlab.data.datasets import load_dataset
 from cnnlab.data.selection import select
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_write_json
-from cnnlab.models import create_model
 from cnnlab.runs import (
     BEST,
     CONFIG_FILE,
@@ -56,6 +55,7 @@ from cnnlab.training.distributed import (
 from cnnlab.training.features import feature_training
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
+from cnnlab.training.network import build_network, check_outputs, model_text
 from cnnlab.training.network_start import NetworkStart, network_start
 from cnnlab.training.run_data import (
     build_augmenter,
@@ -71,7 +71,7 @@ def _stderr(line: str) -> None:
 
 
 def fit(
-    model: str,
+    model: str | nn.Module,
     data: str | DatasetSplits,
     *,
     out: str | Path | None = None,
@@ -81,10 +81,14 @@ def fit(
     cache_dir: str | Path | None = None,
     **options: Any,
 ) -> History:
-    """Train a registered model; the Python face of ``cnnlab train``.
+    """Train a model; the Python face of ``cnnlab train``.
 
     Args:
-        model: registered model name.
+        model: a registered model name, ``"path/to/file.py:callable"`` (a function returning
+            an ``nn.Module``; the run records the file's path and SHA-256 and is loaded again
+            only while the file is unchanged), or an ``nn.Module`` instance, trained in place
+            (its run loads again only with ``cnnlab.load_run(path, model=...)``, given a
+            module built like it: see :class:`cnnlab.runs.ModelSpec`).
         data: dataset spec (``"mnist"``, an image folder) or loaded :class:`DatasetSplits`
             (in memory or streamed).
         out: run directory to create (must not hold a run already); None trains in memory.
@@ -104,13 +108,15 @@ def fit(
     A torchrun restart of the job that started ``out`` continues that run (torchrun's
     ``--max-restarts``: a lost worker costs the steps since the last checkpoint).
     """
+    module = model if isinstance(model, nn.Module) else None
+    name = model_text(model) if model is not None else None
     with session() as dist:  # a torchrun launch's process group (one process: nothing)
-        dist.check_same("training options", {"model": model, **_same_everywhere(options)})
+        dist.check_same("training options", {"model": name, **_same_everywhere(options)})
         # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
-        run_dir, config, saved = dist.decide(lambda: _new_run(model, data, out, options, dist))
+        run_dir, config, saved = dist.decide(lambda: _new_run(name, data, out, options, dist))
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, module=module)
 
 
 def resume(
@@ -121,6 +127,7 @@ def resume(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    model: nn.Module | None = None,
     **options: Any,
 ) -> History:
     """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
@@ -137,6 +144,8 @@ def resume(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
+        model: a module built like the trained one, for a run trained on a module passed to
+            :func:`fit` (required there, ignored otherwise).
         **options: only ``epochs`` (raised, for the ``constant`` and ``step`` schedules) and
             ``workers``.
 
@@ -151,11 +160,11 @@ def resume(
         dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(options)})
         run_dir, config, saved = dist.decide(lambda: _resumed_run(Path(run_dir), options, dist))
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, module=model)
 
 
 def _new_run(
-    model: str,
+    model: str | None,
     data: str | DatasetSplits,
     out: str | Path | None,
     options: dict[str, Any],
@@ -211,12 +220,14 @@ def _train(
     progress: bool | None,
     cache_dir: str | Path | None,
     dist: Distributed,
+    module: nn.Module | None = None,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
 
     Args:
         data: the splits, or None to load ``config.data``.
+        module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
     """
@@ -229,13 +240,12 @@ def _train(
     splits = _with_validation(splits, config)
     torch.manual_seed(config.seed)
     channels = splits.train.image_shape[0]
-    net = create_model(
-        config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
-    )
+    net, spec = build_network(config, len(splits.classes), channels, module, saved)
     net = prepare_model(net, config, dist)  # --sync-bn
     start = network_start(net, splits, config, saved)
+    check_outputs(net, spec, (channels, *start.preprocessing.input_size))
     augmenter = build_augmenter(config, splits.train, saved)
-    meta = _run_meta(net, splits, config, start, augmenter, data_options, dist)
+    meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist)
     if run_dir is not None and saved is None and dist.is_main:
         document = {"config": config.to_dict(), "meta": meta.to_dict()}
         atomic_write_json(run_dir / CONFIG_FILE, document)
@@ -281,7 +291,7 @@ def _train(
 
 
 def _run_meta(
-    net: nn.Module,
+    spec: ModelSpec,
     splits: DatasetSplits,
     config: TrainConfig,
     start: NetworkStart,
@@ -292,7 +302,7 @@ def _run_meta(
     """What the run and each of its checkpoints record about its model, data and processes."""
     augment, augment_pca = recorded_augment(augmenter)
     return RunMeta(
-        model=ModelSpec.of(net),
+        model=spec,
         classes=tuple(splits.classes),
         preprocessing=start.preprocessing,
         input_shape=(start.preprocessing.channels, *start.preprocessing.input_size),
