@@ -19,10 +19,10 @@ from cnnlab.errors import ConfigError
 RUN_HELP = "run directory or .safetensors checkpoint"
 
 
-class HelpFormatter(argparse.HelpFormatter):
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, plus ``(default: X)`` after every option whose help does not
     already say its default (None and False defaults say nothing and are left out; so is
-    ``--help``'s)."""
+    ``--help``'s); descriptions and epilogs (the examples) keep their line breaks."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
