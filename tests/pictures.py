@@ -55,3 +55,11 @@ def grey_levels(pixels: np.ndarray) -> int:
     """How many distinct grey values (R = G = B) the picture holds."""
     grey = (pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])
     return len(np.unique(pixels[..., 0][grey]))
+
+
+def colour_columns(
+    pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 24
+) -> np.ndarray:
+    """The x positions (columns) of the pixels within ``tolerance`` of the colour ``rgb``."""
+    near = np.abs(pixels.astype(int) - np.array(rgb)).max(axis=-1) <= tolerance
+    return np.nonzero(near)[1]

@@ -330,7 +330,8 @@ def _curves_callback(run_dir: Path, config: TrainConfig) -> Callback:
     """The callback drawing ``curves.png`` when training ends (matplotlib loads only here)."""
     from cnnlab.viz.plots import PlotCurves
 
-    return PlotCurves(run_dir / CURVES, config.epochs, title=f"{config.model} on {config.data}")
+    title = f"{config.model} on {config.data}"
+    return PlotCurves(run_dir / CURVES, config.epochs, title=title, monitor=config.monitor)
 
 
 def ensure_new_run_dir(path: Path) -> None:
