@@ -162,6 +162,19 @@ class TrainConfig:
             Flag("--early-stopping", parse=int, metavar="PATIENCE", default_help="0, off"),
         ),
     )
+    min_steps: int = field(
+        default=0,
+        metadata=about(
+            "train at least N optimiser steps: with few examples (few batches per epoch) the "
+            "epochs are raised to reach N, and a line says so",
+            Flag(
+                "--min-steps",
+                parse=int,
+                metavar="N",
+                default_help="0 (off) for train; 200 for finetune unless --epochs is given",
+            ),
+        ),
+    )
     checkpoint_every: int = field(
         default=0,
         metadata=about(
@@ -362,6 +375,10 @@ class TrainConfig:
             raise ConfigError(
                 f"expected monitor 'loss' or 'accuracy' without a validation split, "
                 f"received monitor={self.monitor!r} with val_split=0"
+            )
+        if type(self.min_steps) is not int or self.min_steps < 0:
+            raise ConfigError(
+                expected("a whole number of min_steps >= 0", min_steps=self.min_steps)
             )
         if self.early_stopping < 0 or self.checkpoint_every < 0:
             raise ConfigError(

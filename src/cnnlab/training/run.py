@@ -13,6 +13,7 @@ and every process returns the same history.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -238,6 +239,8 @@ def _train(
         )
     splits = select(data, config.classes, config.per_class, config.seed)  # --classes ...
     splits = _with_validation(splits, config)
+    if saved is None:  # a new run: enough steps (its config.json records the epochs trained)
+        _reach_min_steps(config, len(splits.train), verbose and dist.is_main)
     torch.manual_seed(config.seed)
     channels = splits.train.image_shape[0]
     net, spec = build_network(config, len(splits.classes), channels, module, saved)
@@ -288,6 +291,24 @@ def _train(
     history = trainer.fit()
     dist.barrier()  # the run's files are complete before any process reads them
     return history
+
+
+def _reach_min_steps(config: TrainConfig, examples: int, verbose: bool) -> None:
+    """Raise ``config.epochs`` until training takes ``config.min_steps`` optimiser steps
+    (small data: a one-cycle schedule of a dozen steps leaves the network half trained), and
+    say so in one line."""
+    per_epoch = math.ceil(examples / config.batch_size)  # as the Trainer counts its steps
+    if config.min_steps <= per_epoch * config.epochs:
+        return
+    epochs = math.ceil(config.min_steps / per_epoch)
+    if verbose:
+        _stderr(
+            f"{config.epochs} epochs of {per_epoch} steps ({examples} training images, batch "
+            f"{config.batch_size}) are {per_epoch * config.epochs} optimiser steps, fewer than "
+            f"min_steps={config.min_steps}: training {epochs} epochs ({epochs * per_epoch} "
+            f"steps) instead (--epochs or --min-steps to choose)"
+        )
+    config.epochs = epochs
 
 
 def _run_meta(
