@@ -108,3 +108,10 @@ def test_file_model_without_input_says_pass_input(cli, expect_error, tmp_path):
     )
     status, _, err = cli("summary", f"{tmp_path / 'mynet.py'}:build", cache=False)
     expect_error(status, err, "pass --input C,H,W")
+
+
+def test_user_facing_text_names_the_articles_by_subject(cli):
+    for argv in (("models",), ("summary", "lenet5", "--explain"), ("features", "--help")):
+        status, out, _ = cli(*argv, cache=False)
+        assert status == 0
+        assert "seed 00" not in out.lower(), argv  # reads like a random seed
