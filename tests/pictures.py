@@ -63,3 +63,10 @@ def colour_columns(
     """The x positions (columns) of the pixels within ``tolerance`` of the colour ``rgb``."""
     near = np.abs(pixels.astype(int) - np.array(rgb)).max(axis=-1) <= tolerance
     return np.nonzero(near)[1]
+
+
+def ink_bands(pixels: np.ndarray, top: int, bottom: int, ink: int = 200) -> int:
+    """How many separate bands of rows between ``top`` and ``bottom`` hold some ink (a pixel
+    darker than ``ink`` on the white page): one per line of text not touching another."""
+    rows = (pixels[top:bottom].min(axis=(1, 2)) < ink).tolist()
+    return sum(1 for i, inked in enumerate(rows) if inked and (i == 0 or not rows[i - 1]))
