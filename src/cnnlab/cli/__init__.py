@@ -43,7 +43,7 @@ from collections.abc import Sequence
 
 from cnnlab import __version__
 from cnnlab.cli import data, evaluate, explore, export, models, pictures, train
-from cnnlab.cli.common import Parser, show_warning
+from cnnlab.cli.common import SHOWN_WARNINGS, Parser, show_warning
 from cnnlab.cli.examples import examples_text
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    SHOWN_WARNINGS.clear()  # each command shows each warning once
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning

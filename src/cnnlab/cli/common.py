@@ -154,6 +154,15 @@ def model_options(texts: list[str] | None) -> dict[str, Any]:
     return dict(parse_option(text) for text in texts or ())
 
 
+SHOWN_WARNINGS: set[str] = set()  # the warnings printed by the command running
+
+
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one ``cnnlab: warning: ...`` line on stderr (no source location)."""
-    print(f"cnnlab: warning: {message}", file=sys.stderr)
+    """Warnings as one ``cnnlab: warning: ...`` line on stderr (no source location), each
+    printed once per command even when its cause recurs (the same folder loaded for training
+    and again for the final test, the same view warning every batch)."""
+    text = f"cnnlab: warning: {message}"
+    if text in SHOWN_WARNINGS:
+        return
+    SHOWN_WARNINGS.add(text)
+    print(text, file=sys.stderr)

@@ -144,7 +144,11 @@ def plot_filters(
     else:
         scale = float(np.nanmax(np.abs(grid)))
         image = axes.imshow(
-            grid, cmap=colormap("RdBu_r", bad=GAP_COLOUR), vmin=-scale, vmax=scale, interpolation="nearest"
+            grid,
+            cmap=colormap("RdBu_r", bad=GAP_COLOUR),
+            vmin=-scale,
+            vmax=scale,
+            interpolation="nearest",
         )
         bar = figure.add_axes(((img_w + 0.45) / fig_w, 0.2 / fig_h, 0.15 / fig_w, img_h / fig_h))
         figure.colorbar(image, cax=bar, label="weight")
