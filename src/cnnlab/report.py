@@ -82,13 +82,16 @@ def _figure_png(draw: Any) -> bytes:
 
 
 def _curves_png(run: Run, monitor: str) -> bytes | None:
+    """The curves drawn from the run's history (marking the checkpoint ``monitor`` chose, as
+    today's ``curves.png`` does), else the run's stored ``curves.png``."""
+    if run.history is not None and run.history.epoch:
+        from cnnlab.viz.plots import plot_history
+
+        title = f"{run.meta.model.name} on {run.data}"
+        return _figure_png(lambda p: plot_history(run.history, p, title=title, monitor=monitor))
     if run.path.is_dir() and (run.path / CURVES).is_file():
         return (run.path / CURVES).read_bytes()
-    if run.history is None:
-        return None
-    from cnnlab.viz.plots import plot_history
-
-    return _figure_png(lambda p: plot_history(run.history, p, monitor=monitor))
+    return None
 
 
 def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
