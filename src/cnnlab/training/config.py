@@ -84,7 +84,10 @@ class TrainConfig:
 
     model: str = field(
         default="lenet5",
-        metadata=about("registered model name (`cnnlab train MODEL`, see `cnnlab models`)"),
+        metadata=about(
+            "registered model name (see `cnnlab models`), path/to/file.py:callable, or the "
+            "class of an nn.Module given to cnnlab.fit (`cnnlab train MODEL`)"
+        ),
     )
     model_kwargs: dict[str, Any] = field(
         default_factory=dict,
