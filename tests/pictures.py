@@ -55,3 +55,18 @@ def grey_levels(pixels: np.ndarray) -> int:
     """How many distinct grey values (R = G = B) the picture holds."""
     grey = (pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])
     return len(np.unique(pixels[..., 0][grey]))
+
+
+def colour_columns(
+    pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 24
+) -> np.ndarray:
+    """The x positions (columns) of the pixels within ``tolerance`` of the colour ``rgb``."""
+    near = np.abs(pixels.astype(int) - np.array(rgb)).max(axis=-1) <= tolerance
+    return np.nonzero(near)[1]
+
+
+def ink_bands(pixels: np.ndarray, top: int, bottom: int, ink: int = 200) -> int:
+    """How many separate bands of rows between ``top`` and ``bottom`` hold some ink (a pixel
+    darker than ``ink`` on the white page): one per line of text not touching another."""
+    rows = (pixels[top:bottom].min(axis=(1, 2)) < ink).tolist()
+    return sum(1 for i, inked in enumerate(rows) if inked and (i == 0 or not rows[i - 1]))

@@ -16,6 +16,7 @@ import fnmatch
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -87,11 +88,33 @@ def get_model_entry(name: str) -> ModelEntry:
         ModelError: unknown name; the message suggests close names.
     """
     if name not in _REGISTRY:
+        _not_a_name(name)
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         known = ", ".join(sorted(_REGISTRY))
         raise ModelError(f"unknown model {name!r}{hint}; expected one of: {known}")
     return _REGISTRY[name]
+
+
+def _not_a_name(name: str) -> None:
+    """A clearer error for a run or a Python file given where a model name is expected.
+
+    Raises:
+        ModelError: ``name`` is a run directory, a checkpoint or a ``.py`` file.
+    """
+    path = Path(name)
+    if (path / "config.json").is_file() or (path.suffix == ".safetensors" and path.is_file()):
+        what = "a run directory" if path.is_dir() else "a checkpoint"
+        raise ModelError(
+            f"expected a model name (see `cnnlab models`), received {name}, {what}: continue "
+            f"it with `cnnlab train --resume {name}`, or reuse its weights on other data with "
+            f"`cnnlab finetune {name} --data DATA --out DIR`"
+        )
+    if path.suffix == ".py":
+        raise ModelError(
+            f"expected FILE.py:CALLABLE (the function in {name} that returns the nn.Module, "
+            f"e.g. {name}:build), received {name} without :CALLABLE"
+        )
 
 
 def create_model(

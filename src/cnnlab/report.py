@@ -1,10 +1,11 @@
 """``cnnlab report RUN``: one self-contained HTML page about a run.
 
-The page holds the run's configuration, the network's summary table (trainable and frozen
-parameters), the training curves, the confusion matrix, per-class precision/recall/F1 and a
-gallery of the misclassified test images with the highest loss. Pictures are embedded as
-base64 PNG ``data:`` URIs and the styles are inline, so the file opens anywhere without a
-network or the run directory.
+The page leads with the results: the test accuracy, the training curves, the confusion matrix,
+per-class precision/recall/F1 and a gallery of the misclassified test images with the highest
+loss; then the network's summary table (trainable and frozen parameters); then, last, the
+run's configuration: the options set for this run first, the defaults apart. Pictures are
+embedded as base64 PNG ``data:`` URIs and the styles are inline, so the file opens anywhere
+without a network or the run directory.
 
 This module composes: :mod:`cnnlab.evaluation` measures (on a split loaded once, whose images
 also fill the gallery), :mod:`cnnlab.analysis` gives the network table, :mod:`cnnlab.viz` draws.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from PIL import Image
 
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate_split
-from cnnlab.evaluation.inputs import DataSelection, load_split
+from cnnlab.evaluation.inputs import DataSelection, select_split
 from cnnlab.fileio import atomic_write_text
 from cnnlab.runs import CONFIG_FILE, CURVES, Run, as_run, read_run_config
 
@@ -37,7 +37,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-botto
 th{text-align:left;background:#f6f6f6}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .gallery{display:flex;flex-wrap:wrap;gap:12px}.gallery figure{margin:0;text-align:center;
 font-size:12px}.gallery img{image-rendering:pixelated;border:1px solid #ccc}
-.headline{font-size:1.15em}
+.headline{font-size:1.15em;margin-bottom:0}h3{font-size:1em}summary{cursor:pointer}
 """
 
 
@@ -81,14 +81,17 @@ def _figure_png(draw: Any) -> bytes:
         return path.read_bytes()
 
 
-def _curves_png(run: Run) -> bytes | None:
+def _curves_png(run: Run, monitor: str) -> bytes | None:
+    """The curves drawn from the run's history (marking the checkpoint ``monitor`` chose, as
+    today's ``curves.png`` does), else the run's stored ``curves.png``."""
+    if run.history is not None and run.history.epoch:
+        from cnnlab.viz.plots import plot_history
+
+        title = f"{run.meta.model.name} on {run.data}"
+        return _figure_png(lambda p: plot_history(run.history, p, title=title, monitor=monitor))
     if run.path.is_dir() and (run.path / CURVES).is_file():
         return (run.path / CURVES).read_bytes()
-    if run.history is None:
-        return None
-    from cnnlab.viz.plots import plot_history
-
-    return _figure_png(lambda p: plot_history(run.history, p))
+    return None
 
 
 def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
@@ -114,9 +117,71 @@ def _summary_rows(run: Run) -> tuple[list[list[Any]], str]:
     return rows, totals
 
 
-def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> str:
+def option_text(value: Any) -> str:
+    """A configuration value as a person writes it: ``none`` for null or empty, lists
+    comma-separated, objects as ``key=value``, numbers and words as they are."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(option_text(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={option_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _configuration(config: dict[str, Any]) -> list[str]:
+    """The configuration section: the options set for this run, then the defaults apart."""
+    if not config:
+        return ["<h2>Configuration</h2>", "<p>(a checkpoint file: no run configuration)</p>"]
+    defaults = config_defaults()
+    chosen = [[k, option_text(v)] for k, v in config.items() if defaults.get(k, ...) != v]
+    kept = [[k, option_text(v)] for k, v in config.items() if defaults.get(k, ...) == v]
+    parts = ["<h2>Configuration</h2>", "<h3>Set for this run</h3>"]
+    parts.append(_table(["option", "value"], chosen) if chosen else "<p>(only defaults)</p>")
+    if kept:
+        parts += [
+            f"<details><summary>The {len(kept)} options left at their defaults</summary>",
+            _table(["option", "default"], kept),
+            "</details>",
+        ]
+    return parts
+
+
+def config_defaults() -> dict[str, Any]:
+    """Each training option's default (a fresh :class:`TrainConfig`'s values)."""
+    from cnnlab.training.config import TrainConfig
+
+    return TrainConfig().to_dict()
+
+
+def _headline(report: EvaluationReport, run: Run) -> str:
+    top = " &middot; ".join(f"top-{k} {v:.2%}" for k, v in report.top_k.items() if k != 1)
+    epoch = f" (epoch {run.meta.epoch})" if run.meta.epoch is not None else ""
+    return (
+        f"<p class='headline'>{html.escape(report.split.capitalize())} accuracy "
+        f"<b>{report.accuracy:.2%}</b> &middot; loss {report.loss:.4f}"
+        + (f" &middot; {top}" if top else "")
+        + f"</p><p>{report.examples:,} images of {html.escape(report.data)} "
+        f"({html.escape(report.split)} split), checkpoint "
+        f"{html.escape(Path(report.checkpoint).name)}{epoch}</p>"
+    )
+
+
+def build_report_html(
+    run: Run,
+    report: EvaluationReport,
+    split: ImageSplit,
+    positions: torch.Tensor | None = None,
+) -> str:
     """The page's HTML for a loaded run, its evaluation and the evaluated split (in memory or
-    streamed: only the pictures of the listed mistakes are read)."""
+    streamed: only the pictures of the listed mistakes are read).
+
+    Args:
+        positions: each example's index in the whole split, when ``split`` is a class
+            selection of it (the mistakes name examples by that index).
+    """
     title = html.escape(f"{run.meta.model.name} run {run.path}")
     config: dict[str, Any] = {}
     if run.path.is_dir() and (run.path / CONFIG_FILE).is_file():
@@ -124,30 +189,9 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
-        f"<p class='headline'>{html.escape(report.split.capitalize())} accuracy "
-        f"<b>{report.accuracy:.2%}</b> &middot; loss "
-        f"{report.loss:.4f} &middot; {report.examples:,} images of {html.escape(report.data)} "
-        f"({html.escape(report.split)} split) &middot; checkpoint "
-        f"{html.escape(Path(report.checkpoint).name)}</p>",
-        "<h2>Configuration</h2>",
-        _table(["option", "value"], [[k, json.dumps(v)] for k, v in config.items()])
-        if config
-        else "<p>(a checkpoint file: no run configuration)</p>",
+        _headline(report, run),
     ]
-    if run.meta.finetune is not None:
-        info = run.meta.finetune
-        parts.append(
-            f"<p>Fine-tuned from {html.escape(info.source)} (classes "
-            f"{html.escape(', '.join(info.source_classes))}), freeze "
-            f"<b>{html.escape(info.freeze)}</b>.</p>"
-        )
-    rows, totals = _summary_rows(run)
-    parts += [
-        "<h2>Network</h2>",
-        _table(["layer", "type", "output", "trainable", "non-trainable", "MACs"], rows),
-        f"<p>{totals}</p>",
-    ]
-    curves = _curves_png(run)
+    curves = _curves_png(run, config.get("monitor", "val_accuracy"))
     if curves is not None:
         parts += [
             "<h2>Training curves</h2>",
@@ -169,10 +213,12 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
         ),
         f"<h2>The {len(report.mistakes)} worst mistakes</h2>",
         f"<p>Misclassified {html.escape(report.split)} images with the highest loss "
-        "(-log p(true class)).</p>",
+        "(-log p(true class)); # is the image's index in the split.</p>",
         "<div class='gallery'>",
     ]
-    pictures = split.take(torch.tensor([m["index"] for m in report.mistakes], dtype=torch.int64))
+    local = {int(p): i for i, p in enumerate(positions.tolist())} if positions is not None else {}
+    rows = [local.get(m["index"], m["index"]) for m in report.mistakes]
+    pictures = split.take(torch.tensor(rows, dtype=torch.int64))
     for m, picture in zip(report.mistakes, pictures):
         uri = png_data_uri(image_png(picture))
         parts.append(
@@ -180,7 +226,22 @@ def build_report_html(run: Run, report: EvaluationReport, split: ImageSplit) -> 
             f"<b>{html.escape(m['true'])}</b>, predicted <b>{html.escape(m['predicted'])}</b> "
             f"({m['probability']:.0%})<br>loss {m['loss']:.2f}</figcaption></figure>"
         )
-    parts.append("</div></body></html>")
+    parts.append("</div>")
+    parts.append("<h2>Network</h2>")
+    if run.meta.finetune is not None:
+        info = run.meta.finetune
+        parts.append(
+            f"<p>Fine-tuned from {html.escape(info.source)} (classes "
+            f"{html.escape(', '.join(info.source_classes))}), freeze "
+            f"<b>{html.escape(info.freeze)}</b>.</p>"
+        )
+    layer_rows, totals = _summary_rows(run)
+    parts += [
+        _table(["layer", "type", "output", "trainable", "non-trainable", "MACs"], layer_rows),
+        f"<p>{totals}</p>",
+        *_configuration(config),
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 
@@ -207,7 +268,16 @@ def write_report(
     """
     run = as_run(run)
     selection = selection or DataSelection()
-    spec, dataset = load_split(run, selection, cache_dir)
-    report = evaluate_split(run, dataset, data=spec, split=selection.split, mistakes=mistakes)
-    atomic_write_text(output, build_report_html(run, report, dataset))
+    chosen = select_split(run, selection, cache_dir)
+    report = evaluate_split(
+        run,
+        chosen.dataset,
+        data=chosen.spec,
+        split=selection.split,
+        mistakes=mistakes,
+        positions=chosen.positions,
+        selected_classes=chosen.classes,
+    )
+    html_text = build_report_html(run, report, chosen.dataset, chosen.positions)
+    atomic_write_text(output, html_text)
     return Path(output)

@@ -27,6 +27,7 @@ from typing import Any
 
 from torch import nn
 
+from cnnlab.analysis.source import file_sha256, load_model_from_file
 from cnnlab.data.datasets import is_named_dataset
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import (
@@ -35,6 +36,7 @@ from cnnlab.errors import (
     ModelError,
     RunFileWarning,
     describe_path,
+    expected,
     shown_path,
 )
 from cnnlab.models import create_model
@@ -146,21 +148,42 @@ class _Fields:
 
 
 # ---- the metadata ------------------------------------------------------------------------------
+#: Where a run's network comes from (:attr:`ModelSpec.source`).
+MODEL_SOURCES = ("registry", "file", "module")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build the run's network again (what :func:`cnnlab.create_model` recorded).
+    """How to build the run's network again.
+
+    Three sources, each rebuilt its own way by :meth:`build`:
+
+    - ``"registry"``: a registered model, rebuilt by :func:`cnnlab.create_model` from its name
+      and options (no code of the run is executed).
+    - ``"file"``: ``FILE.py:CALLABLE`` (``cnnlab train mynet.py:build``); the file's absolute
+      path and the SHA-256 of its content are recorded, and loading the run imports the file
+      again only while its content is the same (a changed or missing file is refused).
+    - ``"module"``: an ``nn.Module`` instance passed to :func:`cnnlab.fit`; ``name`` is its
+      class, for reading only. Nothing can rebuild it: the run loads with ``model=`` a module
+      built like the trained one (``cnnlab.load_run(path, model=MyNet())``).
 
     Attributes:
-        name: the registered model name.
+        name: the registered name, the ``FILE.py:CALLABLE`` as given, or the module's class.
         num_classes: classifier outputs.
         in_channels: input channels.
         kwargs: the model options it was built with.
+        source: ``"registry"``, ``"file"`` or ``"module"``.
+        file: the model file's absolute path (``"file"`` only).
+        sha256: the model file's SHA-256 when the run started (``"file"`` only).
     """
 
     name: str
     num_classes: int
     in_channels: int
     kwargs: dict[str, Any] = field(default_factory=dict)
+    source: str = "registry"
+    file: str | None = None
+    sha256: str | None = None
 
     @classmethod
     def of(cls, model: nn.Module) -> ModelSpec:
@@ -168,23 +191,97 @@ class ModelSpec:
         spec = model.cnnlab_spec
         return cls(spec["name"], spec["num_classes"], spec["in_channels"], dict(spec["kwargs"]))
 
-    def build(self) -> nn.Module:
-        """A freshly initialised model of this spec.
+    @classmethod
+    def of_file(
+        cls, spec: str, num_classes: int, in_channels: int, kwargs: dict[str, Any] | None = None
+    ) -> ModelSpec:
+        """The spec of ``FILE.py:CALLABLE``, recording the file's path and content hash.
 
         Raises:
-            ModelError: the name or an option is unknown to the registry.
+            ModelError: no such file.
         """
+        path = Path(spec.rpartition(":")[0])
+        if not path.is_file():
+            raise ModelError(expected("an existing Python file in FILE.py:CALLABLE", model=spec))
+        file = str(path.resolve())
+        digest = file_sha256(path)
+        return cls(spec, num_classes, in_channels, dict(kwargs or {}), "file", file, digest)
+
+    @classmethod
+    def of_module(cls, model: nn.Module, num_classes: int, in_channels: int) -> ModelSpec:
+        """The spec of an ``nn.Module`` instance (its class, for reading: see the class doc);
+        a model built by :func:`cnnlab.create_model` keeps its registered spec."""
+        if hasattr(model, "cnnlab_spec"):
+            return cls.of(model)
+        kind = type(model)
+        return cls(f"{kind.__module__}.{kind.__qualname__}", num_classes, in_channels, {}, "module")
+
+    @property
+    def reference(self) -> str:
+        """What builds this network again by name: the registered name, or
+        ``/absolute/FILE.py:CALLABLE`` (a module has only its class name)."""
+        if self.source == "file":
+            return f"{self.file}:{self.name.rpartition(':')[2]}"
+        return self.name
+
+    def build(self, model: nn.Module | None = None) -> nn.Module:
+        """A freshly initialised model of this spec (``model`` itself when given).
+
+        Raises:
+            ModelError: an unknown name or option, or a model file that fails to import.
+            CheckpointError: a model file that is gone or changed, or a module passed to
+                ``fit`` and no ``model`` to load it into.
+        """
+        if model is not None:
+            return model
+        if self.source == "module":
+            raise CheckpointError(
+                f"expected model= (a {self.name} built like the trained one, e.g. "
+                f"cnnlab.load_run(path, model=...)) for a run trained on a module passed to "
+                f"cnnlab.fit, received none (train FILE.py:CALLABLE to reload a run on its own)"
+            )
+        if self.source == "file":
+            self._check_file()
+            callable_name = self.name.rpartition(":")[2]
+            return load_model_from_file(
+                f"{self.file}:{callable_name}",
+                num_classes=self.num_classes,
+                in_channels=self.in_channels,
+                **self.kwargs,
+            )
         return create_model(
             self.name, num_classes=self.num_classes, in_channels=self.in_channels, **self.kwargs
         )
 
+    def _check_file(self) -> None:
+        """Raises: CheckpointError: the model file is gone or its content changed since."""
+        path = Path(str(self.file))
+        if not path.is_file():
+            raise CheckpointError(
+                f"expected the model file {path} the run was trained with, received no such "
+                f"file (restore it to load the run)"
+            )
+        digest = file_sha256(path)
+        if digest != self.sha256:
+            raise CheckpointError(
+                f"expected {path} unchanged since the run was trained (sha256 "
+                f"{str(self.sha256)[:12]}...), received a changed file (sha256 {digest[:12]}...): "
+                f"restore it, or train a new run with it"
+            )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
             "kwargs": dict(self.kwargs),
         }
+        if self.source != "registry":
+            data["source"] = self.source
+        if self.source == "file":
+            data["file"] = self.file
+            data["sha256"] = self.sha256
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, source: str | Path = "run metadata") -> ModelSpec:
@@ -196,11 +293,17 @@ class ModelSpec:
             )
         f = _Fields(data, source, "model.")
         positive = "a whole number >= 1"
+        origin = f.get("source", " or ".join(MODEL_SOURCES), MODEL_SOURCES.__contains__, "registry")
+        is_file = origin == "file"
+        is_digest = lambda v: isinstance(v, str) and len(v) == 64  # noqa: E731
         return cls(
             name=data["name"],
             num_classes=f.get("num_classes", positive, lambda v: _is_int(v) and v >= 1),
             in_channels=f.get("in_channels", positive, lambda v: _is_int(v) and v >= 1),
             kwargs=dict(f.get("kwargs", "an object", lambda v: isinstance(v, dict), {})),
+            source=origin,
+            file=f.get("file", "the model file's path", _is_str) if is_file else None,
+            sha256=f.get("sha256", "a SHA-256 in hex", is_digest) if is_file else None,
         )
 
 
@@ -608,18 +711,32 @@ class Run:
         return {"image_size": list(prep.image_size), "channels": prep.channels}
 
 
-def as_run(run: str | Path | Run) -> Run:
+def as_run(run: str | Path | Run, model: nn.Module | None = None) -> Run:
     """``run`` itself, or the run directory / checkpoint file it names loaded with
     :func:`load_run` (its ``best`` checkpoint): the one way a path becomes a run.
+
+    Args:
+        model: the module to load the weights into (needed for a run trained on a module
+            passed to :func:`cnnlab.fit`; see :class:`ModelSpec`).
 
     Raises:
         CheckpointError: not a run directory or a checkpoint.
     """
-    return run if isinstance(run, Run) else load_run(run)
+    return run if isinstance(run, Run) else load_run(run, model=model)
 
 
-def load_run(path: str | Path, checkpoint: str = "best") -> Run:
+def load_run(path: str | Path, checkpoint: str = "best", model: nn.Module | None = None) -> Run:
     """Load a run directory (its ``best`` or ``last`` checkpoint) or a checkpoint file.
+
+    A registered model is rebuilt from its name; a ``FILE.py:CALLABLE`` model by importing the
+    file again, only while its content is what the run recorded; a module passed to
+    :func:`cnnlab.fit` needs ``model`` (see :class:`ModelSpec`).
+
+    Args:
+        path: run directory or ``.safetensors`` checkpoint.
+        checkpoint: ``best`` or ``last`` (run directories).
+        model: a module built like the trained one, to load the weights into (strictly)
+            instead of rebuilding the network; required for runs trained on a module.
 
     Raises:
         CheckpointError: not a run or checkpoint, malformed metadata, or weights that do not
@@ -648,25 +765,29 @@ def load_run(path: str | Path, checkpoint: str = "best") -> Run:
         )
     ckpt = load_checkpoint(file)
     meta = RunMeta.from_dict(ckpt.meta, file)
-    model = _build_model(meta.model, ckpt, file)
+    model = _build_model(meta.model, ckpt, file, model)
     if meta.frozen is not None:  # a fine-tuned run: the same parameters stay non-trainable
         apply_freeze(model, meta.frozen)
     return Run(path, file, model, meta, history)
 
 
-def model_from_checkpoint(ckpt: Checkpoint, source: Path) -> nn.Module:
+def model_from_checkpoint(
+    ckpt: Checkpoint, source: Path, model: nn.Module | None = None
+) -> nn.Module:
     """Rebuild the model a checkpoint names and load its weights (strictly).
 
     Raises:
-        CheckpointError: malformed metadata, unknown model, or weights of another
-            architecture.
+        CheckpointError: malformed metadata, unknown model, a model file that changed or is
+            gone, or weights of another architecture.
     """
-    return _build_model(RunMeta.from_dict(ckpt.meta, source).model, ckpt, source)
+    return _build_model(RunMeta.from_dict(ckpt.meta, source).model, ckpt, source, model)
 
 
-def _build_model(spec: ModelSpec, ckpt: Checkpoint, source: Path) -> nn.Module:
+def _build_model(
+    spec: ModelSpec, ckpt: Checkpoint, source: Path, given: nn.Module | None = None
+) -> nn.Module:
     try:
-        model = spec.build()
+        model = spec.build(given)
     except ModelError as exc:
         raise CheckpointError(
             f"checkpoint {source} names a model cnnlab cannot build: {exc}"

@@ -26,6 +26,11 @@ from cnnlab.training.freezing import frozen_names
 from cnnlab.training.history import History
 from cnnlab.training.run import fit
 
+#: ``finetune``'s default ``min_steps`` when no ``epochs`` are given: fine-tuning data is often
+#: small (the README's 500 digits are 4 batches an epoch), and the 12 steps of 3 such epochs
+#: leave the new head half trained (53% on digits 5-9; 200 steps: 83%, BENCHMARKS.md).
+FINETUNE_MIN_STEPS = 200
+
 
 def finetune(
     source: str | Path,
@@ -51,7 +56,9 @@ def finetune(
             ``freeze="all"`` is implied when ``freeze`` is ``none``).
         lr_backbone: learning rate of the trainable backbone layers (default: ``lr``).
         **options: :func:`fit` options (``epochs``, ``lr``, ``classes``, ``per_class``,
-            ``cache_dir``, ``verbose`` ...).
+            ``cache_dir``, ``verbose`` ...); without ``epochs``, ``min_steps`` defaults to
+            :data:`FINETUNE_MIN_STEPS` (the epochs are raised until training takes that many
+            optimiser steps).
 
     Raises:
         CheckpointError: ``source`` is not a classifier checkpoint cnnlab can rebuild.
@@ -65,11 +72,13 @@ def finetune(
     freeze = "head-only" if head_only else freeze
     if cache_features and freeze == "none":
         freeze = "all"
+    if "epochs" not in options:  # few examples: enough steps for the schedule (see min_steps)
+        options.setdefault("min_steps", FINETUNE_MIN_STEPS)
     run = load_run(source)
     spec = run.meta.model
     frozen_names(run.model, freeze)  # a bad LAYER fails here, before anything is written
     return fit(
-        spec.name,
+        spec.reference,  # a FILE.py:CALLABLE model by its absolute path: any folder works
         data,
         out=out,
         model_kwargs=dict(spec.kwargs),

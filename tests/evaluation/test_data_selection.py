@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cnnlab.errors import ConfigError
@@ -49,8 +51,36 @@ def test_every_evaluation_reads_the_same_selection(trained_run, second_run, cach
     report = evaluate(run, selection=train_of_0_and_1, cache_dir=cache_dir, mistakes=3)
     assert (report.split, report.examples) == ("train", expected)
     supports = {row["class"]: row["support"] for row in report.per_class}
-    assert supports["0"] + supports["1"] == expected and supports["2"] == 0
-    assert report.confusion_matrix[2] == [0] * 10
+    assert set(supports) == {"0", "1"} and supports["0"] + supports["1"] == expected
+    assert report.confusion_matrix[2] == [0] * 10  # the matrix stays the run's (10 x 10)
     members = ensemble([run, second_run], selection=train_of_0_and_1, cache_dir=cache_dir)
     assert (members.split, members.examples) == ("train", expected)
     assert members.members[0]["accuracy"] == pytest.approx(report.accuracy)
+
+
+def test_evaluate_classes_shows_those_classes_and_indices_of_the_whole_split(
+    cli, trained_run, subset
+):
+    status, out, err = cli(
+        "evaluate", trained_run, "--classes", "3,5", "--json", "--mistakes", "50"
+    )
+    assert status == 0, err
+    doc = json.loads(out)
+    assert [row["class"] for row in doc["per_class"]] == ["3", "5"]
+    assert doc["selected_classes"] == ["3", "5"]
+    labels = subset.test.labels
+    assert doc["examples"] == int(((labels == 3) | (labels == 5)).sum())
+    assert doc["mistakes"], "a 3-epoch LeNet-5 on 4000 digits makes some mistakes on 3 and 5"
+    for mistake in doc["mistakes"]:  # indices of the whole test split: the true class agrees
+        assert str(int(labels[mistake["index"]])) == mistake["true"]
+    status, text, _ = cli("evaluate", trained_run, "--classes", "3,5")
+    rows = text.split("confusion matrix")[1].splitlines()
+    assert rows[1].split() == ["3", "5", "other"] and len(rows[2].split()) == 4
+    assert "    7 " not in text.split("confusion matrix")[0]  # no per-class row of class 7
+
+
+def test_top_k_of_all_classes_is_left_out(trained_run, cache_dir):
+    from cnnlab.evaluation.evaluate import evaluate
+
+    assert list(evaluate(trained_run, top_k=10, cache_dir=cache_dir).top_k) == [1]
+    assert list(evaluate(trained_run, top_k=3, cache_dir=cache_dir).top_k) == [1, 3]

@@ -66,3 +66,25 @@ def test_members_must_agree(cli, trained_run, tmp_path, expect_error, cache_dir)
     expect_error(status, err, "expected at least 2 runs")
     with pytest.raises(ConfigError, match="received combine='median'"):
         ensemble([trained_run, trained_run], combine="median", cache_dir=cache_dir)
+
+
+def test_the_same_run_twice_is_refused(cli, trained_run, tmp_path, expect_error):
+    import shutil
+
+    status, _, err = cli("ensemble", trained_run, trained_run / "best.safetensors")
+    expect_error(status, err, "received the same checkpoint twice", str(trained_run))
+    shutil.copytree(trained_run, tmp_path / "copy")
+    status, _, err = cli("ensemble", trained_run, tmp_path / "copy")
+    expect_error(status, err, "identical weights", "a copy of one run")
+
+
+def test_a_loss_against_the_best_member_is_worded_plainly(trained_run, second_run, cache_dir):
+    report = ensemble([trained_run, second_run], cache_dir=cache_dir)
+    best = max(m["accuracy"] for m in report.members)
+    for accuracy, words in ((best - 0.004, "0.40 points WORSE than the best member"),
+                            (best + 0.002, "0.20 points better than the best member"),
+                            (best, "the same accuracy as the best member")):  # fmt: skip
+        report.accuracy = accuracy
+        text = report.render()
+        assert words in text, text
+        assert "over the best member" not in text

@@ -78,3 +78,40 @@ def test_the_report_loads_the_test_split_once(cli, trained_run, tmp_path, loads,
     loads.clear()
     status, _, err = cli("confusion", trained_run, "--output", tmp_path / "c.png")
     assert status == 0 and len(loads) == 1, err
+
+
+def test_report_leads_with_results_and_ends_with_a_readable_configuration(
+    cli, trained_run, subset, tmp_path
+):
+    page = tmp_path / "page.html"
+    status, _, err = cli("report", trained_run, "--output", page, "--mistakes", 4)
+    assert status == 0, err
+    html = page.read_text()
+    order = ["Test accuracy", "Training curves", "Confusion matrix", "Per-class metrics",
+             "worst mistakes", "<h2>Network", "<h2>Configuration"]  # fmt: skip
+    positions = [html.index(marker) for marker in order]
+    assert positions == sorted(positions), dict(zip(order, positions))
+    config = html.split("<h2>Configuration</h2>", 1)[1]
+    chosen, defaults = config.split("<details>", 1)
+    # the trained_run fixture set the data, epochs and seed... only what differs is up front
+    assert "mnist-subset" in chosen and "<td>seed</td>" not in chosen  # seed=0 is the default
+    assert "<td>lr</td>" in defaults and "<td>0.01</td>" in defaults
+    assert "null" not in config and '""' not in config and "<td>none</td>" in defaults
+
+
+def test_report_of_a_class_selection_shows_its_mistakes_pictures(trained_run, subset, tmp_path,
+                                                                  cache_dir):  # fmt: skip
+    from cnnlab.evaluation.inputs import DataSelection
+
+    page = tmp_path / "page.html"
+    write_report(trained_run, page, selection=DataSelection(classes="3,5"), mistakes=3,
+                 cache_dir=cache_dir)  # fmt: skip
+    html = page.read_text()
+    indices = [int(i) for i in re.findall(r"<figcaption>#(\d+)<br>", html)]
+    assert indices
+    sources = re.findall(r"<figure><img alt='#\d+' src='([^']*)'", html)
+    for index, source in zip(indices, sources):  # the picture is the image at that index
+        picture = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+        shown = np.asarray(picture.convert("L"))[1::3, 1::3].astype(int)
+        assert np.abs(subset.test.images[index, 0].numpy().astype(int) - shown).max() <= 1
+        assert int(subset.test.labels[index]) in (3, 5)

@@ -8,7 +8,7 @@ import pytest
 
 from cnnlab.training.history import History
 from cnnlab.viz import best_epoch, overfitting_epoch, plot_history, plot_run
-from pictures import SERIES, colour_share, read_png
+from pictures import SERIES, colour_columns, colour_share, read_png
 
 OVERFIT_HISTORY = Path(__file__).parent / "data" / "lenet5-mnist500-history.json"
 
@@ -96,3 +96,25 @@ def test_plot_needs_a_run_directory(tmp_path, trained_run, cli, one_line_error):
     status, _, err = cli("plot", trained_run / "best.safetensors", "--output", tmp_path / "x.png")
     one_line_error(status, err, "expected a run directory", "best.safetensors")
     assert not (tmp_path / "x.png").exists()
+
+
+GOLDENROD = (218, 165, 32)  # the star marking the best checkpoint's epoch
+
+
+def test_curves_mark_the_epoch_monitor_chose(tmp_path):
+    # validation accuracy peaks at epoch 2, validation loss bottoms out at epoch 5
+    h = History()
+    for epoch, (val_loss, val_acc) in enumerate(
+        [(0.9, 0.80), (0.7, 0.95), (0.6, 0.90), (0.5, 0.91), (0.45, 0.92)], start=1
+    ):
+        h.append(epoch, {"loss": 1 / epoch, "accuracy": 1 - 0.1 / epoch, "val_loss": val_loss,
+                         "val_accuracy": val_acc, "lr": 0.01, "seconds": 1.0})  # fmt: skip
+    by_accuracy = read_png(plot_history(h, tmp_path / "acc.png", monitor="val_accuracy"))
+    by_loss = read_png(plot_history(h, tmp_path / "loss.png", monitor="val_loss"))
+    width = by_accuracy.shape[1]
+    for pixels in (by_accuracy, by_loss):
+        assert colour_share(pixels, GOLDENROD, tolerance=12) > 0.0005  # the stars are drawn
+    # in the left panel, the star sits at epoch 2 of 1..5 (a quarter across), or at epoch 5
+    left_acc = colour_columns(by_accuracy[:, : width // 2], GOLDENROD, 12)
+    left_loss = colour_columns(by_loss[:, : width // 2], GOLDENROD, 12)
+    assert left_loss.mean() - left_acc.mean() > 0.25 * width / 2

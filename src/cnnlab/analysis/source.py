@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import sys
@@ -71,6 +72,11 @@ def is_file_spec(spec: str) -> bool:
     """Whether ``spec`` names a ``file.py:callable`` rather than a registered model."""
     path, sep, _ = spec.rpartition(":")
     return bool(sep) and path.endswith(".py")
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, in hex (how a run recognises its model file)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_model_from_file(spec: str, **kwargs: Any) -> nn.Module:

@@ -138,7 +138,8 @@ def _validated_shape(
         return parse_input_shape(input_shape)
     if default is None:
         raise ConfigError(
-            expected("an input shape C,H,W for a model without a default input", input_shape=None)
+            "expected an input shape for a model without a default input (a model of your own: "
+            "pass --input C,H,W, e.g. --input 1,28,28, or input_shape=...), received none"
         )
     return parse_input_shape(tuple(default))
 

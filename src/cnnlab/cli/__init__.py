@@ -41,8 +41,10 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from cnnlab import __version__
 from cnnlab.cli import data, evaluate, explore, export, models, pictures, train
-from cnnlab.cli.common import Parser, show_warning
+from cnnlab.cli.common import SHOWN_WARNINGS, Parser, show_warning
+from cnnlab.cli.examples import examples_text
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
 
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="cnnlab",
         description="Build, inspect, train, evaluate and look inside convolutional networks.",
+        epilog=examples_text("cnnlab"),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"cnnlab {__version__}", help="print the version"
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
@@ -65,13 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
             command = subparsers.choices[name]
             if run is not None and command.get_default("func") is None:
                 command.set_defaults(func=run)
+    _add_examples(parser, "")
     return parser
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
+    """Put each command's examples (:mod:`cnnlab.cli.examples`) at the end of its help,
+    nested commands (``data fetch``) included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                full = f"{path} {name}".strip()
+                command.epilog = command.epilog or examples_text(full)
+                _add_examples(command, full)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    SHOWN_WARNINGS.clear()  # each command shows each warning once
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning

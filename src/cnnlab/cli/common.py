@@ -20,10 +20,10 @@ from cnnlab.fileio import strict_json
 RUN_HELP = "run directory or .safetensors checkpoint"
 
 
-class HelpFormatter(argparse.HelpFormatter):
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, plus ``(default: X)`` after every option whose help does not
     already say its default (None and False defaults say nothing and are left out; so is
-    ``--help``'s)."""
+    ``--help``'s); descriptions and epilogs (the examples) keep their line breaks."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -156,6 +156,15 @@ def model_options(texts: list[str] | None) -> dict[str, Any]:
     return dict(parse_option(text) for text in texts or ())
 
 
+SHOWN_WARNINGS: set[str] = set()  # the warnings printed by the command running
+
+
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one ``cnnlab: warning: ...`` line on stderr (no source location)."""
-    print(f"cnnlab: warning: {message}", file=sys.stderr)
+    """Warnings as one ``cnnlab: warning: ...`` line on stderr (no source location), each
+    printed once per command even when its cause recurs (the same folder loaded for training
+    and again for the final test, the same view warning every batch)."""
+    text = f"cnnlab: warning: {message}"
+    if text in SHOWN_WARNINGS:
+        return
+    SHOWN_WARNINGS.add(text)
+    print(text, file=sys.stderr)

@@ -28,7 +28,12 @@ _TRAINING_OPTIONS = "training options"
 def add_parser(subparsers: Any) -> None:
     common = [JSON, CACHE_DIR, PROGRESS]
     p = subparsers.add_parser("train", parents=common, help="train a model; writes a run directory")
-    p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
+    p.add_argument(
+        "model",
+        nargs="?",
+        help="registered model name (see `cnnlab models`) or path/to/file.py:callable "
+        "(a function returning an nn.Module)",
+    )
     p.add_argument(  # None when not given: a resume compares only what the user gave
         "--data", help="dataset: mnist, fashion-mnist, cifar10 or an image folder (default: mnist)"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 
@@ -58,7 +58,15 @@ class ImageSplit(Protocol):
         """Exact pixel sums of the whole split (normalisation and PCA statistics)."""
 
 
-@dataclass
+def describe_split(kind: str, count: int, shape: tuple[int, ...], classes: Any) -> str:
+    """A split's one-line repr: counts, image shape and class names, never the tensors."""
+    names = list(classes or ())
+    shown = ", ".join(names) if len(names) <= 12 else ", ".join(names[:10]) + ", ..."
+    size = "x".join(map(str, shape))
+    return f"{kind}({count:,} images of {size}, {len(names)} classes: {shown})"
+
+
+@dataclass(repr=False)
 class TensorSplit:
     """Examples held in memory as tensors, batched by indexing.
 
@@ -73,6 +81,10 @@ class TensorSplit:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def __repr__(self) -> str:
+        shape = tuple(self.images.shape[1:])
+        return describe_split(type(self).__name__, len(self), shape, getattr(self, "classes", ()))
 
     def subset(self: Split, indices: torch.Tensor) -> Split:
         """The examples at ``indices`` (a 1-D int64 tensor)."""
@@ -101,7 +113,7 @@ class TensorSplit:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class ImageDataset(TensorSplit):
     """Images and labels held in memory.
 

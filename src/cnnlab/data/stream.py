@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader
 
+from cnnlab.data.dataset import describe_split
 from cnnlab.data.folder_cache import cached_entry, entry_path
 from cnnlab.data.folder_scan import FolderScan
 from cnnlab.data.image_files import FolderOptions, ImageFiles, collect, decode_images
@@ -39,7 +40,7 @@ from cnnlab.data.pixel_stats import PixelMoments, image_moments, moments_width
 from cnnlab.errors import DataError
 
 
-@dataclass
+@dataclass(repr=False)
 class StreamedDataset:
     """Images decoded from their files on demand (see the module docstring).
 
@@ -66,6 +67,9 @@ class StreamedDataset:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def __repr__(self) -> str:
+        return describe_split("StreamedDataset", len(self), self.image_shape, self.classes)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

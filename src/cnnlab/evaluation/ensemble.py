@@ -63,9 +63,24 @@ class EnsembleReport:
         loss = f"  loss {self.loss:.4f}" if self.loss is not None else ""
         lines.append(
             f"ensemble ({self.combine}, {len(self.members)} members): accuracy "
-            f"{self.accuracy:.4%}{loss}  ({self.gain:+.2%} over the best member)"
+            f"{self.accuracy:.4%}{loss}"
         )
+        lines.append(self._compared_to_best())
         return "\n".join(lines)
+
+    def _compared_to_best(self) -> str:
+        """The ensemble against its best member, in plain words (a loss is called one)."""
+        best = max(self.members, key=lambda m: m["accuracy"])
+        named = f"the best member ({best['run']}, {best['accuracy']:.2%})"
+        points = abs(self.gain) * 100
+        if points < 0.005:
+            return f"the same accuracy as {named}: the ensemble gains nothing"
+        if self.gain > 0:
+            return f"{points:.2f} points better than {named}"
+        return (
+            f"{points:.2f} points WORSE than {named}: this ensemble loses accuracy; use the "
+            f"best member alone"
+        )
 
 
 def check_members(runs: Sequence[Run], tolerance: float = 0.01) -> None:
@@ -75,10 +90,20 @@ def check_members(runs: Sequence[Run], tolerance: float = 0.01) -> None:
     their statistics differ in the fourth decimal; each member still applies its own).
 
     Raises:
-        ConfigError: fewer than two members, or the first difference found, naming both runs.
+        ConfigError: fewer than two members, the same run (or a copy of it) twice, or the first
+            difference found, naming both runs.
     """
     if len(runs) < 2:
         raise ConfigError(f"expected at least 2 runs for an ensemble, received {len(runs)}")
+    seen: dict[Path, Run] = {}
+    for run in runs:
+        file = Path(run.checkpoint).resolve()
+        if file in seen:
+            raise ConfigError(
+                f"expected different runs in an ensemble, received the same checkpoint twice "
+                f"({seen[file].path} and {run.path}: {file})"
+            )
+        seen[file] = run
     first = runs[0]
     for other in runs[1:]:
         if other.classes != first.classes:
@@ -96,6 +121,20 @@ def check_members(runs: Sequence[Run], tolerance: float = 0.01) -> None:
                     f"expected ensemble members with the same preprocessing, received "
                     f"{first.path} with {key}={a[key]} and {other.path} with {key}={b[key]}"
                 )
+    for i, run in enumerate(runs):
+        for earlier in runs[:i]:
+            if _same_weights(earlier, run):
+                raise ConfigError(
+                    f"expected different runs in an ensemble, received two with identical "
+                    f"weights ({earlier.path} and {run.path}: a copy of one run)"
+                )
+
+
+def _same_weights(a: Run, b: Run) -> bool:
+    one, two = a.model.state_dict(), b.model.state_dict()
+    return one.keys() == two.keys() and all(
+        one[k].shape == two[k].shape and torch.equal(one[k], two[k]) for k in one
+    )
 
 
 def combine_logits(logits: Sequence[torch.Tensor], rule: str) -> tuple[torch.Tensor, bool]:

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.nn.functional as F
+from torch import nn
 
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.errors import ConfigError
-from cnnlab.evaluation.inputs import DataSelection, load_split
+from cnnlab.evaluation.inputs import DataSelection, select_split
 from cnnlab.evaluation.metrics import (
     confusion_matrix,
     precision_recall_f1,
@@ -40,6 +42,9 @@ class EvaluationReport:
     confusion_matrix: list[list[int]] = field(repr=False)
     mistakes: list[dict[str, Any]] = field(default_factory=list, repr=False)
     tta: dict[str, Any] | None = None  # mode, views, crop_size, single-view accuracy and loss
+    #: the classes evaluated on, when a selection kept fewer than the run's (None: all); the
+    #: per-class rows are theirs, the confusion matrix stays the run's (all its classes)
+    selected_classes: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +60,9 @@ class EvaluationReport:
             "confusion_matrix": self.confusion_matrix,
             "mistakes": self.mistakes,
             "tta": self.tta,
+            "selected_classes": None
+            if self.selected_classes is None
+            else list(self.selected_classes),
         }
 
     def render(self) -> str:
@@ -73,16 +81,14 @@ class EvaluationReport:
                 f"{row['class']:>12} {row['precision']:>10.4f} {row['recall']:>10.4f} "
                 f"{row['f1']:>10.4f} {row['support']:>8d}"
             )
-        width = max(5, *(len(c) for c in self.classes)) + 1
-        lines += [
-            "",
-            "confusion matrix (rows: true class, columns: predicted)",
-            " " * width + "".join(f"{c:>{width}}" for c in self.classes),
-        ]
-        for name, row in zip(self.classes, self.confusion_matrix):
-            lines.append(f"{name:>{width}}" + "".join(f"{v:>{width}d}" for v in row))
+        lines += ["", *self._render_confusion()]
         if self.mistakes:
-            lines += ["", f"{len(self.mistakes)} misclassified examples with the highest loss"]
+            where = "the whole split" if self.selected_classes else "the split"
+            lines += [
+                "",
+                f"{len(self.mistakes)} misclassified examples with the highest loss "
+                f"(index: position in {where})",
+            ]
             lines.append(f"{'index':>7} {'true':>8} {'predicted':>10} {'loss':>8} {'p(pred)':>8}")
             for m in self.mistakes:
                 lines.append(
@@ -90,6 +96,25 @@ class EvaluationReport:
                     f"{m['probability']:>8.3f}"
                 )
         return "\n".join(lines)
+
+    def _render_confusion(self) -> list[str]:
+        """The confusion matrix; with a class selection, its rows and columns, and a column
+        ``other`` for predictions of the run's other classes."""
+        rows = list(self.selected_classes or self.classes)
+        index = [self.classes.index(c) for c in rows]
+        other = self.selected_classes is not None
+        width = max(6, *(len(c) for c in rows)) + 1
+        header = " " * width + "".join(f"{c:>{width}}" for c in rows)
+        lines = [
+            "confusion matrix (rows: true class, columns: predicted)",
+            header + (f"{'other':>{width}}" if other else ""),
+        ]
+        for name, i in zip(rows, index):
+            full = self.confusion_matrix[i]
+            shown = [full[j] for j in index]
+            extra = f"{sum(full) - sum(shown):>{width}d}" if other else ""
+            lines.append(f"{name:>{width}}" + "".join(f"{v:>{width}d}" for v in shown) + extra)
+        return lines
 
     def _render_tta(self) -> list[str]:
         if not self.tta:
@@ -112,18 +137,22 @@ def evaluate(
     crop_size: int | None = None,
     mistakes: int = 10,
     cache_dir: str | Path | None = None,
+    model: nn.Module | None = None,
 ) -> EvaluationReport:
     """Evaluate a run (directory, checkpoint file or loaded :class:`Run`) on a split.
 
     Args:
         selection: the data, split and classes (:class:`DataSelection`); default the run's
             own data, test split, with its class selection.
-        top_k: report top-1 .. top-k accuracies for k in {1, top_k} (capped at the classes).
+        top_k: report top-1 and top-k accuracy (top-k left out when k is at least the number
+            of classes: it would always be 100%).
         tta: test-time augmentation (:mod:`cnnlab.evaluation.tta`); with one, the report's
             metrics are the TTA ones and ``report.tta`` holds the single-view accuracy and loss.
         crop_size: crop size of ``5crop``/``10crop`` (default: the network input).
         mistakes: how many of the worst misclassified examples to list.
         cache_dir: dataset cache (default ``~/.cache/cnnlab``).
+        model: a module built like the trained one, to load a run trained on a module passed
+            to :func:`cnnlab.fit` (see :func:`cnnlab.load_run`).
 
     Raises:
         ConfigError: a bad top_k, TTA mode or crop size.
@@ -132,14 +161,16 @@ def evaluate(
     _check_top_k(top_k)
     if is_onnx_path(run):  # an exported graph, run by onnxruntime (cnnlab.export)
         run = load_onnx_run(run, tta=tta, require_metadata=True)
-    run = as_run(run)
+    run = as_run(run, model=model)
     selection = selection or DataSelection()
     _crop_for(run, tta, crop_size)  # checks before loading any data
-    spec, dataset = load_split(run, selection, cache_dir)
+    chosen = select_split(run, selection, cache_dir)
     return evaluate_split(
         run,
-        dataset,
-        data=spec,
+        chosen.dataset,
+        positions=chosen.positions,
+        selected_classes=chosen.classes,
+        data=chosen.spec,
         split=selection.split,
         top_k=top_k,
         batch_size=batch_size,
@@ -156,7 +187,8 @@ def _check_top_k(top_k: int) -> None:
 
 def _crop_for(run: Run, tta: str, crop_size: int | None) -> tuple[int, int] | None:
     """The crop size of a crop mode (None otherwise), checked against the run's input."""
-    network_input = tuple(run.model.default_input_shape[1:])
+    shape = getattr(run.model, "default_input_shape", run.meta.input_shape)  # a user's: the run's
+    network_input = tuple(shape[1:])
     return crop_size_for(tta, run.preprocessing, network_input, crop_size)
 
 
@@ -171,12 +203,17 @@ def evaluate_split(
     tta: str = "none",
     crop_size: int | None = None,
     mistakes: int = 10,
+    positions: torch.Tensor | None = None,
+    selected_classes: tuple[str, ...] | None = None,
 ) -> EvaluationReport:
-    """:func:`evaluate` on a split already loaded (:func:`load_split`), so that a caller who
+    """:func:`evaluate` on a split already loaded (:func:`select_split`), so that a caller who
     also needs the images (the HTML report's gallery) loads them once.
 
     Args:
         data, split: how the report names the data and the split.
+        positions: each example's index in the whole split (a class selection's), so that
+            the mistakes name the examples as the split numbers them.
+        selected_classes: the classes a selection kept (the per-class rows shown).
 
     Shape:
         ``dataset``: N uint8 images ``(N, C, H, W)`` with labels in the run's classes.
@@ -215,7 +252,7 @@ def evaluate_split(
     predicted = log_probs.argmax(1)
     matrix = confusion_matrix(predicted, labels, len(run.classes))
     stats = precision_recall_f1(matrix)
-    ks = sorted({1, min(top_k, len(run.classes))})
+    ks = sorted({1} | ({top_k} if top_k < len(run.classes) else set()))  # top-all: always 100%
     per_class = [
         {
             "class": name,
@@ -225,7 +262,11 @@ def evaluate_split(
             "support": int(stats["support"][i]),
         }
         for i, name in enumerate(run.classes)
+        if selected_classes is None or name in selected_classes
     ]
+    worst = worst_mistakes(log_probs, labels, run.classes, mistakes)
+    if positions is not None:  # positions in the whole split
+        worst = [{**m, "index": int(positions[m["index"]])} for m in worst]
     return EvaluationReport(
         checkpoint=str(run.checkpoint),
         data=data,
@@ -237,6 +278,7 @@ def evaluate_split(
         classes=run.classes,
         per_class=per_class,
         confusion_matrix=matrix.tolist(),
-        mistakes=worst_mistakes(log_probs, labels, run.classes, mistakes),
+        mistakes=worst,
         tta=tta_info,
+        selected_classes=selected_classes,
     )

@@ -55,15 +55,38 @@ class DataSelection:
         object.__setattr__(self, "classes", tuple(names) if names is not None else None)
 
 
+@dataclass(frozen=True)
+class SelectedSplit:
+    """A split as a run sees it (what :func:`select_split` returns).
+
+    Attributes:
+        spec: the dataset spec.
+        dataset: the examples, labelled in the run's classes.
+        positions: each example's index in the whole split (None: the whole split, in order).
+        classes: the run's classes kept, when a selection keeps fewer than the run has
+            (None: all of them).
+    """
+
+    spec: str
+    dataset: ImageSplit
+    positions: torch.Tensor | None = None
+    classes: tuple[str, ...] | None = None
+
+
 def load_split(
     run: Run, selection: DataSelection, cache_dir: str | Path | None = None
 ) -> tuple[str, ImageSplit]:
+    """``(data spec, dataset)`` of :func:`select_split`."""
+    chosen = select_split(run, selection, cache_dir)
+    return chosen.spec, chosen.dataset
+
+
+def select_split(
+    run: Run, selection: DataSelection, cache_dir: str | Path | None = None
+) -> SelectedSplit:
     """The split ``selection`` names, as the run sees it: its own data by default, with the
     run's class selection applied (or ``selection.classes``); an image folder converted as the
     run's was and streamed if the run's was (or as ``selection.stream`` says).
-
-    Returns:
-        ``(data spec, dataset)``.
 
     Raises:
         ConfigError: classes not in the data.
@@ -78,15 +101,18 @@ def load_split(
     if classes is None and run.meta.selection is not None:
         classes = run.classes  # the run was trained on a selection: test on its classes
     dataset = splits.test if selection.split == "test" else splits.train
+    positions, shown = None, None
     if classes is not None:
         kept = keep_classes(dataset, list(classes))  # checks the names
+        wanted = torch.tensor([dataset.classes.index(c) for c in kept.classes])
+        positions = torch.isin(dataset.labels, wanted).nonzero().flatten()  # in the whole split
         if tuple(dataset.classes) == tuple(run.classes):  # a run of all classes: keep its
-            wanted = torch.tensor([dataset.classes.index(c) for c in kept.classes])  # labels
-            kept = dataset.subset(torch.isin(dataset.labels, wanted).nonzero().flatten())
+            shown = kept.classes if len(kept.classes) < len(run.classes) else None  # labels
+            kept = dataset.subset(positions)
         dataset = kept
     if tuple(dataset.classes) != tuple(run.classes):
         raise DataError(
             f"expected data with the run's classes {list(run.classes)}, received {spec} with "
             f"classes {list(dataset.classes)}"
         )
-    return spec, dataset
+    return SelectedSplit(spec, dataset, positions, shown)

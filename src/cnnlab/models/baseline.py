@@ -84,5 +84,5 @@ def baseline(
     input_size: int | tuple[int, int] = 32,
     dropout: float = 0.2,
 ) -> Baseline:
-    """Seed 003's Keras CIFAR-10 baseline: conv 6@5x5, BN, ReLU, max pool, dense 128, dense."""
+    """The Keras CNN tutorial's CIFAR-10 baseline: conv 6@5x5, BN, ReLU, max pool, dense 128."""
     return Baseline(num_classes, in_channels, input_size, dropout)

@@ -150,5 +150,5 @@ class LeNet5Paddle(ImageClassifier):
 def lenet5_paddle(
     num_classes: int = 10, in_channels: int = 1, activation: str = "sigmoid"
 ) -> LeNet5Paddle:
-    """LeNet of seed 001 (28x28, sigmoid): conv 6@5, pool, conv 16@5, pool, conv 120@4, fc 64."""
+    """The PaddlePaddle tutorial's LeNet (28x28, sigmoid): conv 6@5, pool, conv 16@5, conv 120@4."""
     return LeNet5Paddle(num_classes, in_channels, activation=activation)

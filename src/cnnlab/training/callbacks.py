@@ -60,6 +60,16 @@ def _mode_of(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
 
 
+def chosen_epoch(epochs: list[int], values: list[float], monitor: str) -> int | None:
+    """The epoch :class:`SaveBest` keeps for ``monitor``: the first with the lowest loss or
+    the highest accuracy among the finite values (None: none is finite)."""
+    mode, best, chosen = _mode_of(monitor), None, None
+    for epoch, value in zip(epochs, values):
+        if _improved(value, best, mode):
+            best, chosen = value, epoch
+    return chosen
+
+
 class SaveBest(Callback):
     """Write ``best.safetensors`` whenever the monitored metric improves.
 

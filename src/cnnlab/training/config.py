@@ -84,7 +84,10 @@ class TrainConfig:
 
     model: str = field(
         default="lenet5",
-        metadata=about("registered model name (`cnnlab train MODEL`, see `cnnlab models`)"),
+        metadata=about(
+            "registered model name (see `cnnlab models`), path/to/file.py:callable, or the "
+            "class of an nn.Module given to cnnlab.fit (`cnnlab train MODEL`)"
+        ),
     )
     model_kwargs: dict[str, Any] = field(
         default_factory=dict,
@@ -160,6 +163,19 @@ class TrainConfig:
         metadata=about(
             "stop after PATIENCE epochs without improvement of --monitor",
             Flag("--early-stopping", parse=int, metavar="PATIENCE", default_help="0, off"),
+        ),
+    )
+    min_steps: int = field(
+        default=0,
+        metadata=about(
+            "train at least N optimiser steps: with few examples (few batches per epoch) the "
+            "epochs are raised to reach N, and a line says so",
+            Flag(
+                "--min-steps",
+                parse=int,
+                metavar="N",
+                default_help="0 (off) for train; 200 for finetune unless --epochs is given",
+            ),
         ),
     )
     checkpoint_every: int = field(
@@ -362,6 +378,10 @@ class TrainConfig:
             raise ConfigError(
                 f"expected monitor 'loss' or 'accuracy' without a validation split, "
                 f"received monitor={self.monitor!r} with val_split=0"
+            )
+        if type(self.min_steps) is not int or self.min_steps < 0:
+            raise ConfigError(
+                expected("a whole number of min_steps >= 0", min_steps=self.min_steps)
             )
         if self.early_stopping < 0 or self.checkpoint_every < 0:
             raise ConfigError(

@@ -63,7 +63,7 @@ def choose_preprocessing(model: nn.Module, splits: DatasetSplits) -> Preprocessi
     from cnnlab.analysis import check_input
 
     c, h, w = splits.train.image_shape
-    default = tuple(model.default_input_shape)
+    default = tuple(getattr(model, "default_input_shape", (c, h, w)))  # a user's model: data
     try:
         check_input(model, (c, h, w))
         return fit_preprocessing(splits.train, (c, h, w))
@@ -99,7 +99,7 @@ def prepare_finetune(
     source = load_run(config.finetune_from)
     spec = source.meta.model
     channels = splits.train.image_shape[0]
-    if spec.in_channels != channels or spec.name != config.model:
+    if spec.in_channels != channels or spec.reference != config.model:
         raise ConfigError(
             f"expected {spec.name} on {spec.in_channels}-channel images like the source "
             f"run, received {config.model} on {channels}-channel images"

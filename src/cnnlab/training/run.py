@@ -13,6 +13,7 @@ and every process returns the same history.
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -29,7 +30,6 @@ from cnnlab.data.datasets import load_dataset
 from cnnlab.data.selection import select
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_create_json, atomic_write_json
-from cnnlab.models import create_model
 from cnnlab.runs import (
     BEST,
     CONFIG_FILE,
@@ -65,6 +65,7 @@ from cnnlab.training.divergence import (
 from cnnlab.training.features import feature_training
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer, position, writing
+from cnnlab.training.network import build_network, check_outputs, model_text
 from cnnlab.training.network_start import NetworkStart, network_start
 from cnnlab.training.resume_options import resumed_config
 from cnnlab.training.run_data import (
@@ -85,7 +86,7 @@ def _stderr(line: str) -> None:
 
 
 def fit(
-    model: str,
+    model: str | nn.Module,
     data: str | DatasetSplits,
     *,
     out: str | Path | None = None,
@@ -95,10 +96,14 @@ def fit(
     cache_dir: str | Path | None = None,
     **options: Any,
 ) -> History:
-    """Train a registered model; the Python face of ``cnnlab train``.
+    """Train a model; the Python face of ``cnnlab train``.
 
     Args:
-        model: registered model name.
+        model: a registered model name, ``"path/to/file.py:callable"`` (a function returning
+            an ``nn.Module``; the run records the file's path and SHA-256 and is loaded again
+            only while the file is unchanged), or an ``nn.Module`` instance, trained in place
+            (its run loads again only with ``cnnlab.load_run(path, model=...)``, given a
+            module built like it: see :class:`cnnlab.runs.ModelSpec`).
         data: dataset spec (``"mnist"``, an image folder) or loaded :class:`DatasetSplits`
             (in memory or streamed).
         out: run directory to create (must not hold a run already); None trains in memory.
@@ -122,16 +127,18 @@ def fit(
     (:mod:`cnnlab.training.run_lock`): another process training into it is refused, and a
     failure before the run's ``config.json`` was written leaves no folder behind.
     """
+    module = model if isinstance(model, nn.Module) else None
+    name = model_text(model) if model is not None else None
     # a torchrun launch's process group (one process: nothing); the run folder's lock
     with session() as dist, ExitStack() as owner:
-        dist.check_same("training options", {"model": model, **_same_everywhere(options)})
+        dist.check_same("training options", {"model": name, **_same_everywhere(options)})
         # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
         run_dir, config, saved = dist.decide(
-            lambda: _new_run(model, data, out, options, dist, owner)
+            lambda: _new_run(name, data, out, options, dist, owner)
         )
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, module=module)
 
 
 def resume(
@@ -142,7 +149,7 @@ def resume(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     out: str | Path | None = None,
     **options: Any,
 ) -> History:
@@ -160,7 +167,9 @@ def resume(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
-        model: the model name given again (must be the run's).
+        model: the model name given again (must be the run's); or, for a run trained on a
+            module passed to :func:`fit`, a module built like the trained one (required
+            there).
         out: ``--out`` given again (must be ``run_dir``).
         **options: :class:`TrainConfig` options given again
             (:mod:`cnnlab.training.resume_options`): equal to the saved ones, or ``epochs``
@@ -175,7 +184,8 @@ def resume(
         ConfigError: an option that disagrees with the saved run (one line each), or another
             process holds the run.
     """
-    given = {**options, **({"model": model} if model is not None else {})}
+    module = model if isinstance(model, nn.Module) else None
+    given = {**options, **({"model": model} if isinstance(model, str) else {})}
     if isinstance(data, str):
         given["data"], data = data, None
     with session() as dist, ExitStack() as owner:
@@ -184,11 +194,11 @@ def resume(
             lambda: _resumed_run(Path(run_dir), given, dist, owner, out=out)
         )
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, module=module)
 
 
 def _new_run(
-    model: str,
+    model: str | None,
     data: str | DatasetSplits,
     out: str | Path | None,
     options: dict[str, Any],
@@ -264,12 +274,14 @@ def _train(
     progress: bool | None,
     cache_dir: str | Path | None,
     dist: Distributed,
+    module: nn.Module | None = None,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
 
     Args:
         data: the splits, or None to load ``config.data``.
+        module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
     """
@@ -280,15 +292,16 @@ def _train(
         )
     splits = select(data, config.classes, config.per_class, config.seed)  # --classes ...
     splits = _with_validation(splits, config)
+    if saved is None:  # a new run: enough steps (its config.json records the epochs trained)
+        _reach_min_steps(config, len(splits.train), verbose and dist.is_main)
     torch.manual_seed(config.seed)
     channels = splits.train.image_shape[0]
-    net = create_model(
-        config.model, num_classes=len(splits.classes), in_channels=channels, **config.model_kwargs
-    )
+    net, spec = build_network(config, len(splits.classes), channels, module, saved)
     net = prepare_model(net, config, dist)  # --sync-bn
     start = network_start(net, splits, config, saved)
+    check_outputs(net, spec, (channels, *start.preprocessing.input_size))
     augmenter = build_augmenter(config, splits.train, saved)
-    meta = _run_meta(net, splits, config, start, augmenter, data_options, dist)
+    meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist)
     if dist.is_main:
         warning = few_steps_warning(len(splits.train), config.batch_size, config.epochs)
         if warning is not None:
@@ -380,8 +393,26 @@ def _where_it_continues(
     )
 
 
+def _reach_min_steps(config: TrainConfig, examples: int, verbose: bool) -> None:
+    """Raise ``config.epochs`` until training takes ``config.min_steps`` optimiser steps
+    (small data: a one-cycle schedule of a dozen steps leaves the network half trained), and
+    say so in one line."""
+    per_epoch = math.ceil(examples / config.batch_size)  # as the Trainer counts its steps
+    if config.min_steps <= per_epoch * config.epochs:
+        return
+    epochs = math.ceil(config.min_steps / per_epoch)
+    if verbose:
+        _stderr(
+            f"{config.epochs} epochs of {per_epoch} steps ({examples} training images, batch "
+            f"{config.batch_size}) are {per_epoch * config.epochs} optimiser steps, fewer than "
+            f"min_steps={config.min_steps}: training {epochs} epochs ({epochs * per_epoch} "
+            f"steps) instead (--epochs or --min-steps to choose)"
+        )
+    config.epochs = epochs
+
+
 def _run_meta(
-    net: nn.Module,
+    spec: ModelSpec,
     splits: DatasetSplits,
     config: TrainConfig,
     start: NetworkStart,
@@ -392,7 +423,7 @@ def _run_meta(
     """What the run and each of its checkpoints record about its model, data and processes."""
     augment, augment_pca = recorded_augment(augmenter)
     return RunMeta(
-        model=ModelSpec.of(net),
+        model=spec,
         classes=tuple(splits.classes),
         preprocessing=start.preprocessing,
         input_shape=(start.preprocessing.channels, *start.preprocessing.input_size),
@@ -420,7 +451,8 @@ def _curves_callback(run_dir: Path, config: TrainConfig) -> Callback:
     """The callback drawing ``curves.png`` when training ends (matplotlib loads only here)."""
     from cnnlab.viz.plots import PlotCurves
 
-    return PlotCurves(run_dir / CURVES, config.epochs, title=f"{config.model} on {config.data}")
+    title = f"{config.model} on {config.data}"
+    return PlotCurves(run_dir / CURVES, config.epochs, title=title, monitor=config.monitor)
 
 
 def _with_validation(splits: DatasetSplits, config: TrainConfig) -> DatasetSplits:

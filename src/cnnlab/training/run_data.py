@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnnlab.analysis.source import is_file_spec
 from cnnlab.data.augment import Augmenter, pca_from_dict, pca_of, pca_to_dict
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.dataset import DatasetSplits, ImageSplit
 from cnnlab.data.datasets import is_named_dataset
-from cnnlab.models import get_model_entry
+from cnnlab.errors import ConfigError
+from cnnlab.models import get_model_entry, list_models
 from cnnlab.runs import RunMeta
 from cnnlab.training.config import TrainConfig
 
@@ -39,7 +41,7 @@ def folder_options(config: TrainConfig, saved: RunMeta | None = None) -> dict[st
             "stream": config.stream,
         }
         return {name: value for name, value in given.items() if value is not None}
-    default = get_model_entry(config.model).default_input  # (C, H, W)
+    default = _default_input(config)  # (C, H, W)
     options = {
         "image_size": list(config.image_size or default[1:]),
         "channels": config.channels or default[0],
@@ -49,6 +51,26 @@ def folder_options(config: TrainConfig, saved: RunMeta | None = None) -> dict[st
     if stream is not None:
         options["stream"] = stream
     return options
+
+
+def _default_input(config: TrainConfig) -> tuple[int, int, int]:
+    """The input shape images of a folder are converted to when ``--image-size`` or
+    ``--channels`` is not given: the registered model's (a model of the user's has none).
+
+    Raises:
+        ConfigError: a model of the user's without both options.
+        ModelError: an unknown model name.
+    """
+    if config.image_size is not None and config.channels is not None:
+        return (config.channels, *config.image_size)
+    own = is_file_spec(config.model) or "." in config.model  # a file, or a module's class
+    if own and config.model not in list_models():
+        raise ConfigError(
+            f"expected --image-size and --channels for an image folder with a model of your own "
+            f"(cnnlab knows the input of registered models only), received model="
+            f"{config.model!r} with image_size={config.image_size}, channels={config.channels}"
+        )
+    return get_model_entry(config.model).default_input
 
 
 def recorded_data_options(options: dict[str, Any], splits: DatasetSplits) -> dict[str, Any]:

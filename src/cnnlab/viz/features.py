@@ -132,8 +132,8 @@ def plot_features(
     figure.text(
         0.5,
         0.1 / total,
-        "each map standardised on its own (seed 000): 128 = its mean, +-64 = one standard "
-        "deviation; tiles left to right = channels 0, 1, ...",
+        "each map standardised on its own (as in the LeNet-5 article): 128 = its mean, +-64 = "
+        "one standard deviation; tiles left to right = channels 0, 1, ...",
         ha="center",
         fontsize=8,
         color="dimgrey",

@@ -73,6 +73,9 @@ def conv_filters(model: Run | nn.Module, layer: str | None = None) -> Filters:
 
 #: Pixels between filters; room for their numbers above each one.
 FILTER_GAP = 3
+#: The colour of the gaps between kernels: a neutral grey, distinct from the near-white that
+#: the diverging colour map gives a zero weight (gaps must not read as weights).
+GAP_COLOUR = "#b4b4b4"
 #: Filters are numbered up to this many (the number of a filter is the channel of the
 #: feature map it makes, as in ``cnnlab features``).
 NUMBERED = 64
@@ -141,7 +144,11 @@ def plot_filters(
     else:
         scale = float(np.nanmax(np.abs(grid)))
         image = axes.imshow(
-            grid, cmap=colormap("RdBu_r"), vmin=-scale, vmax=scale, interpolation="nearest"
+            grid,
+            cmap=colormap("RdBu_r", bad=GAP_COLOUR),
+            vmin=-scale,
+            vmax=scale,
+            interpolation="nearest",
         )
         bar = figure.add_axes(((img_w + 0.45) / fig_w, 0.2 / fig_h, 0.15 / fig_w, img_h / fig_h))
         figure.colorbar(image, cax=bar, label="weight")

@@ -1,4 +1,5 @@
-"""Training curves: training against validation accuracy and loss per epoch (seed 000).
+"""Training curves: training against validation accuracy and loss per epoch (the
+overfitting article's picture).
 
 :class:`PlotCurves` is the callback with which :func:`cnnlab.fit` draws a run's ``curves.png``
 when training ends.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from cnnlab.errors import CheckpointError
 from cnnlab.runs import HISTORY_JSON, read_run_config
-from cnnlab.training.callbacks import Callback, TrainerView
+from cnnlab.training.callbacks import Callback, TrainerView, chosen_epoch
 from cnnlab.training.history import History
 from cnnlab.viz._figure import new_figure, save_figure
 
@@ -31,7 +32,7 @@ def best_epoch(history: History) -> int | None:
 
 def overfitting_epoch(history: History, tolerance: float = RISE_TOLERANCE) -> int | None:
     """The epoch after which the model overfits: validation loss rises while training loss
-    keeps falling (seed 000's picture of overfitting).
+    keeps falling (the overfitting article's picture).
 
     That is the epoch ``b`` of the lowest validation loss when at least two epochs follow it,
     the last validation loss ends more than ``tolerance`` (relative) above the lowest, and the
@@ -51,8 +52,11 @@ def overfitting_epoch(history: History, tolerance: float = RISE_TOLERANCE) -> in
     return best if rises and loss[-1] < loss[b] else None
 
 
-def plot_history(history: History, path: str | Path, title: str = "") -> Path:
-    """Two panels (accuracy, loss), training vs validation, best validation loss marked and
+def plot_history(
+    history: History, path: str | Path, title: str = "", monitor: str = "val_loss"
+) -> Path:
+    """Two panels (accuracy, loss), training vs validation, the epoch whose weights
+    ``best.safetensors`` holds marked (the best ``monitor``, as ``--monitor`` chose it) and
     overfitting called out (shaded, and in the title) when validation loss rises while training
     loss falls.
 
@@ -63,23 +67,26 @@ def plot_history(history: History, path: str | Path, title: str = "") -> Path:
     figure.set_layout_engine("constrained")  # room for a two-line title
     epochs = history.epoch
     h = history.history
-    best = best_epoch(history)
+    validated = best_epoch(history) is not None
+    chosen = chosen_epoch(epochs, h.get(monitor, []), monitor)
     start = overfitting_epoch(history)
     for column, metric in enumerate(("accuracy", "loss")):
         axes = figure.add_subplot(1, 2, column + 1)
         axes.plot(epochs, h[metric], "o-", label=f"training {metric}")
-        if best is not None:
+        if validated:
             axes.plot(epochs, h[f"val_{metric}"], "s-", label=f"validation {metric}")
-            i = epochs.index(best)
-            axes.axvline(best, color="grey", linestyle="--", linewidth=1)
+        if chosen is not None:
+            i = epochs.index(chosen)
+            curve = f"val_{metric}" if monitor.startswith("val_") else metric
+            axes.axvline(chosen, color="grey", linestyle="--", linewidth=1)
             axes.plot(
-                [best],
-                [h[f"val_{metric}"][i]],
+                [chosen],
+                [h[curve][i]],
                 marker="*",
                 markersize=14,
                 color="goldenrod",
                 linestyle="none",
-                label=f"best val_loss (epoch {best}: {h['val_loss'][i]:.4f})",
+                label=f"best checkpoint (--monitor {monitor}): epoch {chosen}, {h[monitor][i]:.4f}",
             )
         if start is not None:
             axes.axvspan(start, epochs[-1], color="firebrick", alpha=0.08, label="overfitting")
@@ -107,18 +114,22 @@ class PlotCurves(Callback):
         path: the PNG to write.
         epochs: the run's number of epochs.
         title: the figure's title.
+        monitor: the metric that chose the best checkpoint (``--monitor``), marked.
     """
 
     key = "plot_curves"
 
-    def __init__(self, path: str | Path, epochs: int, title: str = "") -> None:
+    def __init__(
+        self, path: str | Path, epochs: int, title: str = "", monitor: str = "val_loss"
+    ) -> None:
         self.path = Path(path)
         self.epochs = epochs
         self.title = title
+        self.monitor = monitor
 
     def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         if epoch >= self.epochs or trainer.stop_training:
-            plot_history(trainer.history, self.path, title=self.title)
+            plot_history(trainer.history, self.path, title=self.title, monitor=self.monitor)
 
 
 def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:
@@ -143,4 +154,5 @@ def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:
         ) from None
     if not history.epoch:
         raise CheckpointError(f"expected a run with at least one epoch, received {run}")
-    return plot_history(history, output, title=f"{config.get('model')} on {config.get('data')}")
+    title = f"{config.get('model')} on {config.get('data')}"
+    return plot_history(history, output, title=title, monitor=config.get("monitor", "val_loss"))

@@ -110,6 +110,7 @@ def plot_augmented(
     n, versions = augmented.shape[:2]
     columns = versions + 1
     figure = new_figure(columns * TILE_INCHES * 0.8, n * TILE_INCHES * 0.8 + 0.5)
+    figure.set_layout_engine("constrained")  # keeps the title above the column headers
     for row in range(n):
         for column in range(columns):
             axes = figure.add_subplot(n, columns, row * columns + column + 1)
@@ -120,7 +121,6 @@ def plot_augmented(
                 axes.set_title(f"augmented {column}", fontsize=9)
     if title:
         figure.suptitle(textwrap.fill(title.replace(",", ", "), 12 * columns), fontsize=10)
-    figure.tight_layout()
     return save_figure(figure, output)
 
 

@@ -315,7 +315,7 @@ function pixelImage(bytes, c, h, w) {
 // ---- start ------------------------------------------------------------------------------------
 function showModel(info) {
   const s = info.summary;
-  const where = info.trained ? `${info.source} (${info.checkpoint.split("/").pop()})` : `${info.source}, untrained (weights from seed 0)`;
+  const where = info.trained ? `${info.source} (${info.checkpoint.split("/").pop()})` : `${info.source}, untrained (random weights)`;
   $("#model-title").textContent = `${info.model} · ${where}`;
   $("#model-stats").textContent = `${info.classes.length} classes · ${thousands(s.total_params)} parameters · `
     + `${thousands(s.macs)} MACs · input ${shapeText(info.input_shape)} · ${info.layers.length} layers`;
