@@ -28,9 +28,21 @@ _TRAINING_OPTIONS = "training options"
 def add_parser(subparsers: Any) -> None:
     common = [JSON, CACHE_DIR, PROGRESS]
     p = subparsers.add_parser("train", parents=common, help="train a model; writes a run directory")
-    p.add_argument("model", nargs="?", help="registered model name (see `cnnlab models`)")
     p.add_argument(
-        "--data", default="mnist", help="dataset: mnist, fashion-mnist, cifar10 or an image folder"
+        "model",
+        nargs="?",
+        help="registered model name (see `cnnlab models`; default: the recipe's)",
+    )
+    p.add_argument(
+        "--data",
+        help="dataset: mnist, fashion-mnist, cifar10 or an image folder (default: mnist, or the "
+        "recipe's)",
+    )
+    p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="start from a named recipe (model, data, options; see `cnnlab recipes`); the "
+        "model, --data and options given here override its values",
     )
     p.add_argument("--out", help="new run directory")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
@@ -67,19 +79,22 @@ def add_parser(subparsers: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from cnnlab.training.run import fit, resume
 
-    if args.resume is None and (args.model is None or args.out is None):
+    if args.resume is None and ((args.model is None and args.recipe is None) or args.out is None):
         raise ConfigError(
-            "expected MODEL and --out DIR (or --resume DIR), received "
+            "expected MODEL (or --recipe NAME) and --out DIR (or --resume DIR), received "
             f"model={args.model!r}, out={args.out!r}"
         )
     options = given_options(args, "train")
+    if args.recipe is not None:
+        options["recipe"] = args.recipe
     if args.model_option:
         options["model_kwargs"] = model_options(args.model_option)
     common = {"progress": args.progress, "cache_dir": args.cache_dir}
     if args.resume is not None:
         history = resume(args.resume, **common, **options)
     else:
-        history = fit(args.model, args.data, out=args.out, **common, **options)
+        data = args.data if args.data is not None or args.recipe else "mnist"
+        history = fit(args.model, data, out=args.out, **common, **options)
     return _print_result(args, args.resume if args.resume is not None else args.out, history)
 
 

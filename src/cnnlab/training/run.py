@@ -57,6 +57,7 @@ from cnnlab.training.features import feature_training
 from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer
 from cnnlab.training.network_start import NetworkStart, network_start
+from cnnlab.training.recipes import apply_recipe
 from cnnlab.training.run_data import (
     build_augmenter,
     folder_options,
@@ -71,8 +72,8 @@ def _stderr(line: str) -> None:
 
 
 def fit(
-    model: str,
-    data: str | DatasetSplits,
+    model: str | None,
+    data: str | DatasetSplits | None,
     *,
     out: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
@@ -84,15 +85,17 @@ def fit(
     """Train a registered model; the Python face of ``cnnlab train``.
 
     Args:
-        model: registered model name.
+        model: registered model name (None: the recipe's).
         data: dataset spec (``"mnist"``, an image folder) or loaded :class:`DatasetSplits`
-            (in memory or streamed).
+            (in memory or streamed); None: the recipe's.
         out: run directory to create (must not hold a run already); None trains in memory.
         callbacks: extra callbacks, called after the built-in ones.
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
-        **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...).
+        **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...);
+            ``recipe="mnist-fast"`` starts from a named recipe
+            (:mod:`cnnlab.training.recipes`) whose values the other arguments override.
 
     Returns:
         The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
@@ -165,6 +168,7 @@ def _new_run(
     when torchrun restarted the job that started ``out``: the restart continues it)."""
     if out is not None and restarted_run(Path(out), dist):
         return _resumed_run(Path(out), {}, dist)  # the same command line: its saved config
+    model, data, options = apply_recipe(options.get("recipe"), model, data, options)
     if model is None or data is None:
         raise ConfigError("expected a model name and data to train on, received none")
     spec = resolve_data_spec(data if isinstance(data, str) else data.name)
