@@ -69,14 +69,17 @@ def test_given_values_override_the_recipe():
         "mnist-99.5",
     )
     # given model options are added to the recipe's
-    assert options["model_kwargs"] == {"batch_norm": True, "widths": [32, 64], "hidden": 64}
+    assert options["model_kwargs"] == {
+        **get_recipe("mnist-99.5").options["model_kwargs"],
+        "hidden": 64,
+    }
     assert options["augment"] == get_recipe("mnist-99.5").options["augment"]
     # another model drops the recipe's model options (they are its model's)
     model, _, options = apply_recipe("mnist-fast", "lenet5", None, {})
     assert model == "lenet5" and "model_kwargs" not in options
     # the recipe itself is never changed by a run
     options["lr"] = 1.0
-    assert get_recipe("mnist-fast").options["lr"] == 1e-2
+    assert get_recipe("mnist-fast").options["lr"] == 2e-2
 
 
 def test_no_recipe_changes_nothing():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -66,6 +66,9 @@ from cnnlab.training.run_data import (
     resolve_data_spec,
 )
 
+if TYPE_CHECKING:
+    from cnnlab.viz.plots import PlotCurves
+
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
@@ -80,6 +83,7 @@ def fit(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    background_curves: bool = False,
     **options: Any,
 ) -> History:
     """Train a registered model; the Python face of ``cnnlab train``.
@@ -93,6 +97,9 @@ def fit(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
+        background_curves: draw ``curves.png`` in a background thread and return without
+            waiting for it (``cnnlab train`` prints its test result meanwhile);
+            :func:`cnnlab.viz.plots.wait_for_curves` joins it (Python joins it at exit).
         **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...);
             ``recipe="mnist-fast"`` starts from a named recipe
             (:mod:`cnnlab.training.recipes`) whose values the other arguments override.
@@ -113,7 +120,7 @@ def fit(
         run_dir, config, saved = dist.decide(lambda: _new_run(model, data, out, options, dist))
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, background_curves)
 
 
 def resume(
@@ -124,6 +131,7 @@ def resume(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    background_curves: bool = False,
     **options: Any,
 ) -> History:
     """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
@@ -140,6 +148,7 @@ def resume(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
+        background_curves: as for :func:`fit`.
         **options: only ``epochs`` (raised, for the ``constant`` and ``step`` schedules) and
             ``workers``.
 
@@ -154,7 +163,7 @@ def resume(
         dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(options)})
         run_dir, config, saved = dist.decide(lambda: _resumed_run(Path(run_dir), options, dist))
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, background_curves)
 
 
 def _new_run(
@@ -215,6 +224,7 @@ def _train(
     progress: bool | None,
     cache_dir: str | Path | None,
     dist: Distributed,
+    background_curves: bool = False,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
@@ -223,6 +233,7 @@ def _train(
         data: the splits, or None to load ``config.data``.
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
+        background_curves: return before ``curves.png`` is drawn (see :func:`fit`).
     """
     data_options = folder_options(config, saved)
     if data is None:  # rank 0 fills the cache, the others read it
@@ -276,10 +287,14 @@ def _train(
                 f"restart {dist.restart_count} of the {dist.world_size} processes: continuing "
                 f"{run_dir} from epoch {trainer.epoch + 1}, batch {trainer.batches_done + 1}"
             )
+    curves = None
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        trainer.callbacks.append(_curves_callback(writes, config))
+        curves = _curves_callback(writes, config, background_curves)
+        trainer.callbacks.append(curves)
     history = trainer.fit()
+    if curves is not None and not background_curves:
+        curves.wait()
     dist.barrier()  # the run's files are complete before any process reads them
     return history
 
@@ -320,11 +335,12 @@ def _selection(config: TrainConfig) -> ClassSelection | None:
     return ClassSelection(classes, config.per_class)
 
 
-def _curves_callback(run_dir: Path, config: TrainConfig) -> Callback:
-    """The callback drawing ``curves.png`` when training ends (matplotlib loads only here)."""
+def _curves_callback(run_dir: Path, config: TrainConfig, background: bool) -> PlotCurves:
+    """The callback drawing ``curves.png`` when training ends (matplotlib loads only then)."""
     from cnnlab.viz.plots import PlotCurves
 
-    return PlotCurves(run_dir / CURVES, config.epochs, title=f"{config.model} on {config.data}")
+    title = f"{config.model} on {config.data}"
+    return PlotCurves(run_dir / CURVES, config.epochs, title=title, background=background)
 
 
 def ensure_new_run_dir(path: Path) -> None:
