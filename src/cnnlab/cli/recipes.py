@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
         "NAME --out DIR` runs one; a model, --data or option given as well overrides the "
         "recipe's value.",
     )
-    p.add_argument("name", nargs="?", help="show only this recipe")
+    p.add_argument("name", nargs="?", help="show only this recipe (default: all of them)")
 
 
 def run(args: argparse.Namespace) -> int:
