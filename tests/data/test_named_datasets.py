@@ -38,7 +38,7 @@ def fake_cifar(monkeypatch, tmp_path):
 
 def test_cifar_records_are_label_then_rgb_planes():
     raw, images, labels = records(5, seed=0)
-    parsed_images, parsed_labels = cifar.parserecords(raw, 10, "test")
+    parsed_images, parsed_labels = cifar.parse_records(raw, 10, "test")
     assert np.array_equal(parsed_images, images) and np.array_equal(parsed_labels, labels)
     record = raw[: cifar.RECORD]
     assert parsed_images[0, 1, 0, 0] == record[1 + 1024]  # green plane starts at byte 1025
