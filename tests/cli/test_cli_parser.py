@@ -16,7 +16,7 @@ from cnnlab.training.config import TrainConfig
 # Fields the commands take otherwise: MODEL / RUN_OR_CKPT positionals, --model-option KEY=VALUE,
 # --data (its meaning differs between train and finetune), or not at all (channels_last).
 # A new TrainConfig field gets a Flag, or is added here on purpose.
-NOT_GENERATED = {"model", "model_kwargs", "data", "channels_last", "finetune_from"}
+NOT_GENERATED = {"model", "model_kwargs", "data", "recipe", "channels_last", "finetune_from"}
 
 
 def _commands(

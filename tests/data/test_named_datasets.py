@@ -3,58 +3,22 @@ checksums, installing from a local file (``--from``) and placing files by hand."
 
 import dataclasses
 import gzip
-import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from cifar_helpers import OFFLINE, cifar_archive, offline_cifar10, records
+from cifar_helpers import md5 as _md5
 from cnnlab.cli import main
 from cnnlab.data import cifar, datasets
 from cnnlab.data.datasets import fetch_dataset, load_dataset
-from cnnlab.data.sources import MirrorSource, RemoteFile
+from cnnlab.data.sources import RemoteFile
 from cnnlab.errors import DataError
 
 SUBSET = Path(__file__).parent.parent / "fixtures" / "mnist-subset"
-OFFLINE = (MirrorSource("file:///nonexistent/cnnlab-mirror", suffix=""),)
-
-
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def _records(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n, dtype=np.uint8)
-    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
-    raw = b"".join(bytes([lab]) + img.tobytes() for lab, img in zip(labels, images))
-    return raw, images, labels
-
-
-def cifar_archive(members: dict[str, bytes] | None = None) -> tuple[bytes, dict]:
-    """A small cifar-10-binary.tar.gz: 5 train batches of 4 records, a test batch of 3."""
-    truth = {"train": [], "test": None}
-    if members is None:
-        members = {}
-        for i, name in enumerate(cifar.TRAIN_MEMBERS):
-            raw, images, labels = _records(4, seed=i)
-            members[name] = raw
-            truth["train"].append((images, labels))
-        raw, images, labels = _records(3, seed=99)
-        members[cifar.TEST_MEMBER] = raw
-        truth["test"] = (images, labels)
-        members[cifar.META_MEMBER] = ("\n".join(datasets.CIFAR10.classes) + "\n\n").encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(f"{cifar.MEMBER_DIR}/{name}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue(), truth
 
 
 def _register(monkeypatch, info: datasets.DatasetInfo) -> None:
@@ -68,17 +32,12 @@ def fake_cifar(monkeypatch, tmp_path):
     path = tmp_path / "downloads" / cifar.ARCHIVE
     path.parent.mkdir()
     path.write_bytes(data)
-    info = dataclasses.replace(
-        datasets.CIFAR10,
-        files=(RemoteFile(cifar.ARCHIVE, size=len(data), md5=_md5(data)),),
-        sources=OFFLINE,
-    )
-    _register(monkeypatch, info)
+    _register(monkeypatch, offline_cifar10(data))
     return path, truth
 
 
 def test_cifar_records_are_label_then_rgb_planes():
-    raw, images, labels = _records(5, seed=0)
+    raw, images, labels = records(5, seed=0)
     parsed_images, parsed_labels = cifar.parse_records(raw, 10, "test")
     assert np.array_equal(parsed_images, images) and np.array_equal(parsed_labels, labels)
     record = raw[: cifar.RECORD]

@@ -91,6 +91,8 @@ REFERENCE = {
     + conv(3, 256, 256, False)
     + bn(256)
     + 256 * 10,
+    # tuomaso/train_mnist_fast: conv 24@5, conv 32@3, fc 256 on 32x5x5, fc 10
+    "mnistnet": conv(5, 1, 24) + conv(3, 24, 32) + fc(32 * 5 * 5, 256) + fc(256, 10),
     "resnet20": cifar_resnet(3),
     "resnet32": cifar_resnet(5),
     "resnet56": cifar_resnet(9),

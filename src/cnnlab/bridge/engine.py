@@ -43,6 +43,9 @@ def build_schedule(config: TrainConfig, steps_per_epoch: int) -> schedules.Sched
     total = config.epochs * steps_per_epoch
     if config.schedule == "step":
         return schedules.StepLR(config.lr, config.step_epochs * steps_per_epoch, config.step_gamma)
+    if config.schedule == "multistep":
+        milestones = tuple(epoch * steps_per_epoch for epoch in config.milestones or ())
+        return schedules.MultiStepLR(config.lr, milestones, config.step_gamma)
     if config.schedule == "cosine":
         return schedules.CosineAnnealingLR(config.lr, total)
     if config.schedule == "onecycle":

@@ -9,6 +9,7 @@ of ``cnnlab --help``):
 
 - :mod:`~cnnlab.cli.models`: ``models``, ``summary``, ``gradcheck``
 - :mod:`~cnnlab.cli.data`: ``data fetch``, ``data list``, ``show``
+- :mod:`~cnnlab.cli.recipes`: ``recipes`` (the named recipes of ``train --recipe``)
 - :mod:`~cnnlab.cli.train`: ``train``, ``finetune`` (options generated from ``TrainConfig``
   field metadata by :mod:`~cnnlab.cli.config_flags`)
 - :mod:`~cnnlab.cli.evaluate`: ``evaluate``, ``predict``, ``ensemble``, ``report``
@@ -42,13 +43,13 @@ import warnings
 from collections.abc import Sequence
 
 from cnnlab import __version__
-from cnnlab.cli import data, evaluate, explore, export, models, pictures, train
+from cnnlab.cli import data, evaluate, explore, export, models, pictures, recipes, train
 from cnnlab.cli.common import SHOWN_WARNINGS, Parser, show_warning
 from cnnlab.cli.examples import examples_text
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
 
-COMMANDS = (models, data, train, evaluate, pictures, export, explore)
+COMMANDS = (models, data, recipes, train, evaluate, pictures, export, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

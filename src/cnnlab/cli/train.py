@@ -31,11 +31,19 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "model",
         nargs="?",
-        help="registered model name (see `cnnlab models`) or path/to/file.py:callable "
-        "(a function returning an nn.Module)",
+        help="registered model name (see `cnnlab models`; default: the recipe's) or "
+        "path/to/file.py:callable (a function returning an nn.Module)",
     )
     p.add_argument(  # None when not given: a resume compares only what the user gave
-        "--data", help="dataset: mnist, fashion-mnist, cifar10 or an image folder (default: mnist)"
+        "--data",
+        help="dataset: mnist, fashion-mnist, cifar10 or an image folder (default: mnist, or the "
+        "recipe's)",
+    )
+    p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="start from a named recipe (model, data, options; see `cnnlab recipes`); the "
+        "model, --data and options given here override its values",
     )
     p.add_argument("--out", help="new run directory")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
@@ -72,15 +80,18 @@ def add_parser(subparsers: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from cnnlab.training.run import fit, resume
 
-    if args.resume is None and (args.model is None or args.out is None):
+    if args.resume is None and ((args.model is None and args.recipe is None) or args.out is None):
         raise ConfigError(
-            "expected MODEL and --out DIR (or --resume DIR), received "
+            "expected MODEL (or --recipe NAME) and --out DIR (or --resume DIR), received "
             f"model={args.model!r}, out={args.out!r}"
         )
     options = given_options(args, "train")
+    if args.recipe is not None:
+        options["recipe"] = args.recipe
     if args.model_option:
         options["model_kwargs"] = model_options(args.model_option)
-    common = {"progress": args.progress, "cache_dir": args.cache_dir}
+    # the test result is printed while the curves are drawn (joined before the command ends)
+    common = {"progress": args.progress, "cache_dir": args.cache_dir, "background_curves": True}
     run = args.resume if args.resume is not None else args.out
     try:
         if args.resume is not None:  # what is given again is compared with the saved run
@@ -88,7 +99,8 @@ def run_train(args: argparse.Namespace) -> int:
             given = {name: value for name, value in again.items() if value is not None}
             history = resume(args.resume, **common, **given, **options)
         else:
-            history = fit(args.model, args.data or "mnist", out=args.out, **common, **options)
+            data = args.data if args.data is not None or args.recipe else "mnist"
+            history = fit(args.model, data, out=args.out, **common, **options)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(resume_hint(run)) from None
     return _print_result(args, run, history)
@@ -129,7 +141,11 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 def _print_result(args: argparse.Namespace, run_dir: str, history: Any) -> int:
     from cnnlab.evaluation.training_result import training_result
+    from cnnlab.viz.plots import wait_for_curves  # matplotlib loads in the drawing thread only
 
-    result = training_result(run_dir, history, cache_dir=args.cache_dir)
-    print_result(args.json, result.to_dict, result.format)
+    try:
+        result = training_result(run_dir, history, cache_dir=args.cache_dir)
+        print_result(args.json, result.to_dict, result.format)
+    finally:
+        wait_for_curves()  # curves.png is complete before the command ends
     return 0

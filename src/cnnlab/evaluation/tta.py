@@ -33,7 +33,7 @@ from torch import nn
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import ConfigError
-from cnnlab.inference import compute_logits, image_batches
+from cnnlab.inference import compute_logits, image_batches, inference_batch_size
 
 TTA_MODES = ("none", "flip", "shift", "5crop", "10crop")
 CROP_MODES = ("5crop", "10crop")
@@ -139,16 +139,18 @@ def tta_log_probabilities(
     images: torch.Tensor | ImageSplit,
     preprocessing: Preprocessing,
     views: list[View],
-    batch_size: int = 1000,
+    batch_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The single-view log-probabilities and the log of the mean softmax probability over the
-    views, in one pass over the images (a streamed split is decoded once).
+    views, in one pass over the images (a streamed split is decoded once), ``batch_size``
+    images at a time (default :func:`~cnnlab.inference.inference_batch_size`).
 
     Shape:
         ``(N, C, H, W) uint8`` (tensor or split) ``-> (N, num_classes), (N, num_classes)``
         float32 log-probabilities.
     """
     single, averaged = [], []
+    batch_size = batch_size or inference_batch_size(preprocessing)
     for batch in image_batches(images, batch_size):
         single.append(compute_logits(model, batch, preprocessing, batch_size).log_softmax(1))
         total = sum(

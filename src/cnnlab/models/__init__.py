@@ -8,6 +8,7 @@ from cnnlab.models import (  # noqa: F401
     baseline,
     googlenet,
     lenet,
+    mnistnet,
     nin,
     resnet,
     vgg,

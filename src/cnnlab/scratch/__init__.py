@@ -19,6 +19,7 @@ from cnnlab.scratch.optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from cnnlab.scratch.schedules import (
     ConstantLR,
     CosineAnnealingLR,
+    MultiStepLR,
     OneCycleLR,
     StepLR,
     apply_schedule,
@@ -34,6 +35,7 @@ __all__ = [
     "Graph",
     "GraphNet",
     "Module",
+    "MultiStepLR",
     "Node",
     "OneCycleLR",
     "Optimizer",

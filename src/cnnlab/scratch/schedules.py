@@ -8,6 +8,7 @@ momentum or Adam's beta1) into any optimizer with PyTorch-style ``param_groups``
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,22 @@ class StepLR:
 
     def __call__(self, step: int) -> float:
         return self.base_lr * self.gamma ** (step // self.step_size)
+
+    def momentum(self, step: int) -> float | None:
+        return None
+
+
+@dataclass(frozen=True)
+class MultiStepLR:
+    """``torch.optim.lr_scheduler.MultiStepLR``: ``base_lr * gamma ** k``, ``k`` the number of
+    ``milestones`` (steps, ascending) reached."""
+
+    base_lr: float
+    milestones: tuple[int, ...]
+    gamma: float = 0.1
+
+    def __call__(self, step: int) -> float:
+        return self.base_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
 
     def momentum(self, step: int) -> float | None:
         return None

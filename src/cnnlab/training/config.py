@@ -17,7 +17,7 @@ from cnnlab.data.augment_spec import parse_augment
 from cnnlab.errors import ConfigError, expected
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 ENGINES = ("torch", "numpy")
 PRECISIONS = ("fp32", "bf16", "fp16")  # cnnlab.training.precision
@@ -71,6 +71,18 @@ def parse_image_size(text: str) -> list[int]:
     return values
 
 
+def parse_milestones(text: str) -> list[int]:
+    """``--milestones`` text: epochs, comma-separated, e.g. ``91,136``.
+
+    Raises:
+        ConfigError: not whole numbers.
+    """
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"expected epochs E1,E2,... (whole numbers), received {text!r}") from None
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a training run.
@@ -96,6 +108,13 @@ class TrainConfig:
     data: str = field(
         default="mnist",
         metadata=about("dataset: mnist, fashion-mnist, cifar10 or an image folder (`--data`)"),
+    )
+    recipe: str | None = field(
+        default=None,
+        metadata=about(
+            "the named recipe the run started from (`cnnlab train --recipe NAME`, see "
+            "`cnnlab recipes`); None: options given one by one"
+        ),
     )
     epochs: int = field(default=3, metadata=about("epochs", Flag("--epochs", parse=int)))
     batch_size: int = field(
@@ -128,7 +147,16 @@ class TrainConfig:
     )
     step_gamma: float = field(
         default=0.5,
-        metadata=about("step schedule: decay factor", Flag("--step-gamma", parse=float)),
+        metadata=about(
+            "step and multistep schedules: decay factor", Flag("--step-gamma", parse=float)
+        ),
+    )
+    milestones: list[int] | None = field(
+        default=None,
+        metadata=about(
+            "multistep schedule: the epochs after which the learning rate decays, e.g. 91,136",
+            Flag("--milestones", parse=parse_milestones, metavar="E1,E2", default_help="none"),
+        ),
     )
     label_smoothing: float = field(
         default=0.0,
@@ -392,6 +420,7 @@ class TrainConfig:
             raise ConfigError(
                 f"expected device auto, cpu or cuda[:N], received device={self.device!r}"
             )
+        _validate_milestones(self)
         parse_augment(self.augment)  # raises on unknown names and impossible values
         _validate_selection_and_transfer(self)
         if self.image_size is not None:
@@ -484,6 +513,28 @@ def _positive_int(name: str, value: int) -> None:
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"expected {name} in {', '.join(choices)}, received {name}={value!r}")
+
+
+def _validate_milestones(config: TrainConfig) -> None:
+    """The multistep schedule needs ascending epochs >= 1; other schedules take none."""
+    milestones = config.milestones
+    if config.schedule != "multistep":
+        if milestones is not None:
+            raise ConfigError(
+                f"expected milestones only with schedule multistep, received "
+                f"milestones={milestones!r} with schedule={config.schedule!r}"
+            )
+        return
+    if (
+        not isinstance(milestones, list)
+        or not milestones
+        or not all(type(m) is int and m >= 1 for m in milestones)
+        or milestones != sorted(set(milestones))
+    ):
+        raise ConfigError(
+            "expected milestones of schedule multistep: ascending epochs >= 1, e.g. [91, 136], "
+            f"received milestones={milestones!r}"
+        )
 
 
 def _validate_selection_and_transfer(config: TrainConfig) -> None:

@@ -50,6 +50,8 @@ def build_scheduler(
 
     - ``constant``: ``lr`` throughout.
     - ``step``: multiply by ``step_gamma`` every ``step_epochs`` epochs.
+    - ``multistep``: multiply by ``step_gamma`` at the start of each epoch of ``milestones``
+      (ResNet's "divide by 10 at 32k and 48k iterations").
     - ``cosine``: cosine decay from ``lr`` to 0 over the run.
     - ``onecycle``: warm up to ``lr`` over 30% of the run, then cosine-anneal to ``lr / 25e4``
       (Smith's one-cycle policy; momentum / beta1 cycles between 0.85 and 0.95 when the
@@ -59,6 +61,12 @@ def build_scheduler(
     if config.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=config.step_epochs * steps_per_epoch, gamma=config.step_gamma
+        )
+    if config.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer,
+            milestones=[epoch * steps_per_epoch for epoch in config.milestones or ()],
+            gamma=config.step_gamma,
         )
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -67,6 +67,7 @@ from cnnlab.training.history import History
 from cnnlab.training.loop import Trainer, position, writing
 from cnnlab.training.network import build_network, check_outputs, model_text
 from cnnlab.training.network_start import NetworkStart, network_start
+from cnnlab.training.recipes import apply_recipe
 from cnnlab.training.resume_options import resumed_config
 from cnnlab.training.run_data import (
     build_augmenter,
@@ -80,20 +81,24 @@ from cnnlab.training.steps_guard import few_steps_warning
 
 RESTART_WAIT = 60.0  # seconds a torchrun restart waits for the dead group's rank 0 to let go
 
+if TYPE_CHECKING:
+    from cnnlab.viz.plots import PlotCurves
+
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
 def fit(
-    model: str | nn.Module,
-    data: str | DatasetSplits,
+    model: str | nn.Module | None,
+    data: str | DatasetSplits | None,
     *,
     out: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    background_curves: bool = False,
     **options: Any,
 ) -> History:
     """Train a model; the Python face of ``cnnlab train``.
@@ -104,14 +109,20 @@ def fit(
             only while the file is unchanged), or an ``nn.Module`` instance, trained in place
             (its run loads again only with ``cnnlab.load_run(path, model=...)``, given a
             module built like it: see :class:`cnnlab.runs.ModelSpec`).
+            None: the recipe's (``recipe=``).
         data: dataset spec (``"mnist"``, an image folder) or loaded :class:`DatasetSplits`
-            (in memory or streamed).
+            (in memory or streamed); None: the recipe's.
         out: run directory to create (must not hold a run already); None trains in memory.
         callbacks: extra callbacks, called after the built-in ones.
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
-        **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...).
+        background_curves: draw ``curves.png`` in a background thread and return without
+            waiting for it (``cnnlab train`` prints its test result meanwhile);
+            :func:`cnnlab.viz.plots.wait_for_curves` joins it (Python joins it at exit).
+        **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...);
+            ``recipe="mnist-fast"`` starts from a named recipe
+            (:mod:`cnnlab.training.recipes`) whose values the other arguments override.
 
     Returns:
         The :class:`History`; ``history.history["val_accuracy"]`` etc. as in Keras.
@@ -138,7 +149,7 @@ def fit(
         )
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train, module=module)
+        return _train(*train, module=module, background_curves=background_curves)
 
 
 def resume(
@@ -151,6 +162,7 @@ def resume(
     cache_dir: str | Path | None = None,
     model: str | nn.Module | None = None,
     out: str | Path | None = None,
+    background_curves: bool = False,
     **options: Any,
 ) -> History:
     """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
@@ -175,6 +187,7 @@ def resume(
             (:mod:`cnnlab.training.resume_options`): equal to the saved ones, or ``epochs``
             (not for one-cycle and cosine), ``workers``, ``device``, or ``lr`` to rescue a run
             that diverged.
+        background_curves: as for :func:`fit`.
 
     Returns:
         The whole run's :class:`History` (that of the finished run when nothing is left).
@@ -194,12 +207,12 @@ def resume(
             lambda: _resumed_run(Path(run_dir), given, dist, owner, out=out)
         )
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train, module=module)
+        return _train(*train, module=module, background_curves=background_curves)
 
 
 def _new_run(
     model: str | None,
-    data: str | DatasetSplits,
+    data: str | DatasetSplits | None,
     out: str | Path | None,
     options: dict[str, Any],
     dist: Distributed,
@@ -211,6 +224,7 @@ def _new_run(
     if out is not None and restarted_run(Path(out), dist):
         # the same command line: its saved config
         return _resumed_run(Path(out), {}, dist, owner, wait=RESTART_WAIT)
+    model, data, options = apply_recipe(options.get("recipe"), model, data, options)
     if model is None or data is None:
         raise ConfigError("expected a model name and data to train on, received none")
     spec = resolve_data_spec(data if isinstance(data, str) else data.name)
@@ -275,6 +289,7 @@ def _train(
     cache_dir: str | Path | None,
     dist: Distributed,
     module: nn.Module | None = None,
+    background_curves: bool = False,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
@@ -284,6 +299,7 @@ def _train(
         module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
+        background_curves: return before ``curves.png`` is drawn (see :func:`fit`).
     """
     data_options = folder_options(config, saved)
     if data is None:  # rank 0 fills the cache, the others read it
@@ -347,15 +363,19 @@ def _train(
         trainer.stop_training = _stopped_early(trainer)
     if saved is not None and verbose and dist.is_main:
         _stderr(_where_it_continues(run_dir, trainer, config, restore is not None, dist))
+    curves = None
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        trainer.callbacks.append(_curves_callback(writes, config))
+        curves = _curves_callback(writes, config, background_curves)
+        trainer.callbacks.append(curves)
     try:
         history = trainer.fit()
     except DivergedError as exc:
         if run_dir is not None:  # rank 0: --resume RUN --lr X may now rescue the run
             mark_diverged(run_dir, exc.record)
         raise
+    if curves is not None and not background_curves:
+        curves.wait()
     dist.barrier()  # the run's files are complete before any process reads them
     return history
 
@@ -447,12 +467,18 @@ def _selection(config: TrainConfig) -> ClassSelection | None:
     return ClassSelection(classes, config.per_class)
 
 
-def _curves_callback(run_dir: Path, config: TrainConfig) -> Callback:
-    """The callback drawing ``curves.png`` when training ends (matplotlib loads only here)."""
+def _curves_callback(run_dir: Path, config: TrainConfig, background: bool) -> PlotCurves:
+    """The callback drawing ``curves.png`` when training ends (matplotlib loads only then)."""
     from cnnlab.viz.plots import PlotCurves
 
     title = f"{config.model} on {config.data}"
-    return PlotCurves(run_dir / CURVES, config.epochs, title=title, monitor=config.monitor)
+    return PlotCurves(
+        run_dir / CURVES,
+        config.epochs,
+        title=title,
+        monitor=config.monitor,
+        background=background,
+    )
 
 
 def _with_validation(splits: DatasetSplits, config: TrainConfig) -> DatasetSplits:

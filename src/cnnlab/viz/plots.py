@@ -2,20 +2,22 @@
 overfitting article's picture).
 
 :class:`PlotCurves` is the callback with which :func:`cnnlab.fit` draws a run's ``curves.png``
-when training ends.
+when training ends, in a background thread if asked (``cnnlab train`` prints its result line
+while the curves are drawn; :func:`wait_for_curves` joins the thread). matplotlib is imported
+only when a picture is drawn, not when this module is.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
 from cnnlab.errors import CheckpointError
 from cnnlab.runs import HISTORY_JSON, read_run_config
 from cnnlab.training.callbacks import Callback, TrainerView, chosen_epoch
 from cnnlab.training.history import History
-from cnnlab.viz._figure import new_figure, save_figure
 
 #: How far above its best the last validation loss must end for a rise to count as one.
 RISE_TOLERANCE = 0.02
@@ -63,6 +65,8 @@ def plot_history(
     Returns:
         The PNG written.
     """
+    from cnnlab.viz._figure import new_figure, save_figure  # matplotlib: ~0.5 s to import
+
     figure = new_figure(11, 4.4)
     figure.set_layout_engine("constrained")  # room for a two-line title
     epochs = history.epoch
@@ -115,21 +119,66 @@ class PlotCurves(Callback):
         epochs: the run's number of epochs.
         title: the figure's title.
         monitor: the metric that chose the best checkpoint (``--monitor``), marked.
+        background: draw in a background thread (a copy of the history) and return at once;
+            :meth:`wait` (or :func:`wait_for_curves`) joins it and raises what it raised.
     """
 
     key = "plot_curves"
 
     def __init__(
-        self, path: str | Path, epochs: int, title: str = "", monitor: str = "val_loss"
+        self,
+        path: str | Path,
+        epochs: int,
+        title: str = "",
+        monitor: str = "val_loss",
+        background: bool = False,
     ) -> None:
         self.path = Path(path)
         self.epochs = epochs
         self.title = title
         self.monitor = monitor
+        self.background = background
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
-        if epoch >= self.epochs or trainer.stop_training:
+        if not (epoch >= self.epochs or trainer.stop_training):
+            return
+        if not self.background:
             plot_history(trainer.history, self.path, title=self.title, monitor=self.monitor)
+            return
+        history = History.from_dict(trainer.history.to_dict())  # training may go on
+        self._thread = threading.Thread(target=self._draw, args=(history,), name="cnnlab-curves")
+        self._thread.start()
+        _DRAWING.append(self)
+
+    def _draw(self, history: History) -> None:
+        try:
+            plot_history(history, self.path, title=self.title, monitor=self.monitor)
+        except BaseException as exc:  # re-raised by wait() in the caller's thread
+            self._error = exc
+
+    def wait(self) -> None:
+        """Join the background drawing (if any) and raise its error (if any)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self in _DRAWING:
+            _DRAWING.remove(self)
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+#: The background drawings not waited for yet.
+_DRAWING: list[PlotCurves] = []
+
+
+def wait_for_curves() -> None:
+    """Join every curves drawing started in the background (:class:`PlotCurves`), raising the
+    first error."""
+    for drawing in list(_DRAWING):
+        drawing.wait()
 
 
 def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:
