@@ -42,9 +42,10 @@ import warnings
 from collections.abc import Sequence
 
 from cnnlab.cli import data, evaluate, explore, export, models, pictures, train
-from cnnlab.cli.common import Parser, show_warning
+from cnnlab.cli.common import Parser, add_threads, show_warning
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
+from cnnlab.threads import prefer_passive_waiting, request_threads
 
 COMMANDS = (models, data, train, evaluate, pictures, export, explore)
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnnlab",
         description="Build, inspect, train, evaluate and look inside convolutional networks.",
     )
+    add_threads(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         before = set(subparsers.choices)
@@ -65,14 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
             command = subparsers.choices[name]
             if run is not None and command.get_default("func") is None:
                 command.set_defaults(func=run)
+            _add_threads_to_leaves(command)
     return parser
+
+
+def _add_threads_to_leaves(command: argparse.ArgumentParser) -> None:
+    """``--threads`` on a command, or on each sub-command of a command group."""
+    groups = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        add_threads(command)
+    for group in groups:
+        for sub in set(group.choices.values()):
+            _add_threads_to_leaves(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
+    prefer_passive_waiting()  # before torch is imported: see cnnlab.threads
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:
+            request_threads(args.threads)  # this process and any it starts (--nproc workers)
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             return run_command(args, argv)  # --nproc, torchrun's process group, or as it is

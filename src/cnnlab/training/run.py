@@ -14,7 +14,8 @@ and every process returns the same history.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,13 @@ from cnnlab.runs import (
     RunMeta,
     read_run_config,
     read_run_meta,
+)
+from cnnlab.threads import (
+    CpuSnapshot,
+    check_threads,
+    choose_threads,
+    cpu_snapshot,
+    requested_threads,
 )
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
 from cnnlab.training.checkpoint import load_checkpoint
@@ -79,6 +87,7 @@ def fit(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    threads: int | None = None,
     **options: Any,
 ) -> History:
     """Train a registered model; the Python face of ``cnnlab train``.
@@ -92,6 +101,9 @@ def fit(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
+        threads: torch's threads (and the NumPy engine's) during training; default: as many
+            as cores other processes leave free (:mod:`cnnlab.threads`), unless
+            ``OMP_NUM_THREADS`` is set. The previous count is restored afterwards.
         **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...).
 
     Returns:
@@ -104,13 +116,14 @@ def fit(
     A torchrun restart of the job that started ``out`` continues that run (torchrun's
     ``--max-restarts``: a lost worker costs the steps since the last checkpoint).
     """
-    with session() as dist:  # a torchrun launch's process group (one process: nothing)
+    started = cpu_snapshot()  # other processes' load is measured from here (cnnlab.threads)
+    with session() as dist, _restored_threads():  # a torchrun launch's group (one process: none)
         dist.check_same("training options", {"model": model, **_same_everywhere(options)})
         # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
         run_dir, config, saved = dist.decide(lambda: _new_run(model, data, out, options, dist))
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, threads=threads, started=started)
 
 
 def resume(
@@ -121,6 +134,7 @@ def resume(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
+    threads: int | None = None,
     **options: Any,
 ) -> History:
     """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
@@ -137,6 +151,8 @@ def resume(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
+        threads: as for :func:`fit` (pass the count the run started with for a bitwise
+            continuation of a torch run whose count was chosen for the load).
         **options: only ``epochs`` (raised, for the ``constant`` and ``step`` schedules) and
             ``workers``.
 
@@ -147,11 +163,12 @@ def resume(
         CheckpointError: not a run directory, or unreadable metadata.
         ConfigError: another option, or other epochs for a schedule of fixed length.
     """
-    with session() as dist:
+    started = cpu_snapshot()
+    with session() as dist, _restored_threads():
         dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(options)})
         run_dir, config, saved = dist.decide(lambda: _resumed_run(Path(run_dir), options, dist))
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train)
+        return _train(*train, threads=threads, started=started)
 
 
 def _new_run(
@@ -211,6 +228,8 @@ def _train(
     progress: bool | None,
     cache_dir: str | Path | None,
     dist: Distributed,
+    threads: int | None = None,
+    started: CpuSnapshot | None = None,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
@@ -219,6 +238,8 @@ def _train(
         data: the splits, or None to load ``config.data``.
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
+        threads: torch's threads by hand (None: :func:`_use_threads` chooses).
+        started: when the run started (other processes' load is measured from there).
     """
     data_options = folder_options(config, saved)
     if data is None:  # rank 0 fills the cache, the others read it
@@ -253,6 +274,7 @@ def _train(
             )
         )
     seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
+    _use_threads(threads, started, config, dist, verbose)  # before the engine is built
     writes = run_dir if dist.is_main else None  # rank 0 alone writes the run's files
     trainer = Trainer(
         *inputs,
@@ -278,6 +300,36 @@ def _train(
     history = trainer.fit()
     dist.barrier()  # the run's files are complete before any process reads them
     return history
+
+
+def _use_threads(
+    threads: int | None,
+    started: CpuSnapshot | None,
+    config: TrainConfig,
+    dist: Distributed,
+    verbose: bool,
+) -> None:
+    """Set torch's thread count for training: ``threads`` when given; else, for one process on
+    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free (logged)."""
+    if threads is not None:
+        torch.set_num_threads(check_threads(threads))
+        return
+    if dist.active or requested_threads() is not None or dist.device(config.device).type != "cpu":
+        return  # several processes share the cores as the launcher said; the user chose
+    choice = choose_threads(started)
+    torch.set_num_threads(choice.threads)
+    if verbose:
+        _stderr(choice.describe())
+
+
+@contextmanager
+def _restored_threads() -> Iterator[None]:
+    """Give torch back its thread count when training ends (fit may change it)."""
+    previous = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _run_meta(
