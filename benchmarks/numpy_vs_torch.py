@@ -33,19 +33,23 @@ import textwrap
 import time
 from pathlib import Path
 
-import torch
+from cnnlab.threads import prefer_passive_waiting
 
-from cnnlab.bridge.engine import NumpyEngine
-from cnnlab.bridge.runtime import get_blas_threads
-from cnnlab.data.datasets import load_dataset
-from cnnlab.models import create_model
-from cnnlab.training.config import TrainConfig
-from cnnlab.training.engine import TorchEngine
-from cnnlab.training.loop import epoch_order
-from cnnlab.training.network_start import choose_preprocessing
+prefer_passive_waiting()  # as the cnnlab command does, before torch loads (cnnlab.threads)
+
+import torch  # noqa: E402
+
+from cnnlab.bridge.engine import NumpyEngine  # noqa: E402
+from cnnlab.bridge.runtime import get_blas_threads  # noqa: E402
+from cnnlab.data.datasets import load_dataset  # noqa: E402
+from cnnlab.models import create_model  # noqa: E402
+from cnnlab.training.config import TrainConfig  # noqa: E402
+from cnnlab.training.engine import TorchEngine  # noqa: E402
+from cnnlab.training.loop import epoch_order  # noqa: E402
+from cnnlab.training.network_start import choose_preprocessing  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import cpu_name
+from machine import cpu_name  # noqa: E402
 
 RSS_SCRIPT = textwrap.dedent(
     """
@@ -140,6 +144,7 @@ def main() -> None:
         "benchmark": "lenet5 on MNIST (1x32x32), NumPy engine vs torch engine",
         "batch": args.batch,
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "blas_threads": get_blas_threads(),
         "load_avg_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "train_images_per_s": {n: round(images / s, 1) for n, s in train_seconds.items()},
