@@ -14,8 +14,10 @@ document.
   batch 128 plus validation and test evaluation) and reports its peak RSS.
 
 ``--threads`` sets torch's intra-op threads (default: torch's default, one per core); the NumPy
-engine uses one OpenBLAS thread unless ``OPENBLAS_NUM_THREADS`` is set (``cnnlab.bridge.runtime``
-says why), so each engine runs as ``cnnlab train`` would run it. The 1-minute load average
+engine computes the two halves of each batch on as many threads (``cnnlab.scratch.parallel``),
+each with one OpenBLAS thread (``cnnlab.bridge.runtime`` says why), so each engine runs as
+``cnnlab train`` would run it; ``numpy_1_thread`` is the NumPy engine on one thread, side by
+side. The 1-minute load average
 before and after is part of the output: on a shared machine, other processes' load changes
 every number.
 """
@@ -29,17 +31,25 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
-import torch
+from cnnlab.threads import prefer_passive_waiting
 
-from cnnlab.bridge.engine import NumpyEngine
-from cnnlab.bridge.runtime import get_blas_threads
-from cnnlab.data.datasets import load_dataset
-from cnnlab.models import create_model
-from cnnlab.training.config import TrainConfig
-from cnnlab.training.engine import TorchEngine
-from cnnlab.training.loop import epoch_order
-from cnnlab.training.network_start import choose_preprocessing
+prefer_passive_waiting()  # as the cnnlab command does, before torch loads (cnnlab.threads)
+
+import torch  # noqa: E402
+
+from cnnlab.bridge.engine import NumpyEngine  # noqa: E402
+from cnnlab.bridge.runtime import get_blas_threads  # noqa: E402
+from cnnlab.data.datasets import load_dataset  # noqa: E402
+from cnnlab.models import create_model  # noqa: E402
+from cnnlab.training.config import TrainConfig  # noqa: E402
+from cnnlab.training.engine import TorchEngine  # noqa: E402
+from cnnlab.training.loop import epoch_order  # noqa: E402
+from cnnlab.training.network_start import choose_preprocessing  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import cpu_name  # noqa: E402
 
 RSS_SCRIPT = textwrap.dedent(
     """
@@ -81,11 +91,13 @@ def main() -> None:
     preprocessing = choose_preprocessing(model, data)
     config = TrainConfig(batch_size=args.batch, epochs=1)
     steps_per_epoch = len(data.train) // args.batch
-    twin = create_model("lenet5")
-    twin.load_state_dict(model.state_dict())
+    twins = [create_model("lenet5") for _ in range(2)]
+    for twin in twins:
+        twin.load_state_dict(model.state_dict())
     engines = {
         "torch": TorchEngine(model, config, torch.device("cpu"), steps_per_epoch),
-        "numpy": NumpyEngine(twin, config, steps_per_epoch),
+        "numpy": NumpyEngine(twins[0], config, steps_per_epoch),  # as cnnlab train runs it
+        "numpy_1_thread": NumpyEngine(twins[1], config, steps_per_epoch, threads=1),
     }
     order = epoch_order(len(data.train), 0, 0)
     batches = [
@@ -132,10 +144,14 @@ def main() -> None:
         "benchmark": "lenet5 on MNIST (1x32x32), NumPy engine vs torch engine",
         "batch": args.batch,
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "blas_threads": get_blas_threads(),
         "load_avg_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "train_images_per_s": {n: round(images / s, 1) for n, s in train_seconds.items()},
         "train_ratio_numpy_over_torch": round(train_seconds["numpy"] / train_seconds["torch"], 3),
+        "train_ratio_numpy_1_thread_over_torch": round(
+            train_seconds["numpy_1_thread"] / train_seconds["torch"], 3
+        ),
         "train_rounds_s": seconds,
         "inference_images_per_s": {
             n: round(len(data.test) / s, 1) for n, s in infer_seconds.items()
@@ -143,6 +159,11 @@ def main() -> None:
         "inference_ratio_numpy_over_torch": round(
             infer_seconds["numpy"] / infer_seconds["torch"], 3
         ),
+        "inference_ratio_numpy_1_thread_over_torch": round(
+            infer_seconds["numpy_1_thread"] / infer_seconds["torch"], 3
+        ),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": cpu_name(),
         "numpy_training_peak_rss_mb": None if rss is None else round(rss, 1),
     }
     print(json.dumps(report, indent=2))

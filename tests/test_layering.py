@@ -28,6 +28,7 @@ LAYERS: dict[str, float] = {
     "errors": 0,
     "fileio": 0,
     "_lazy": 0,
+    "threads": 0.5,
     "shapes": 1,
     "scratch": 2,
     "registry": 2,

@@ -8,6 +8,12 @@ torch's update rules) and schedule (``cnnlab.scratch.schedules``) are NumPy. Dro
 from one generator seeded with the run seed, saved in checkpoints with the optimizer state, so
 resuming is bitwise. The model state is handed out as a torch ``state_dict`` with torch's keys.
 
+Both cores: each batch is cut into two fixed halves (:class:`cnnlab.scratch.parallel.DataParallel`)
+computed by as many threads as torch may use (``torch.get_num_threads()``: ``--threads``, or the
+count :mod:`cnnlab.threads` chose for a run), the halves' gradients summed in a fixed order, so a
+run gives bitwise the same weights on one thread or two. Networks with BatchNorm or dropout in
+training run whole (see :func:`cnnlab.scratch.parallel.can_split`).
+
 It implements :class:`cnnlab.training.engine.Engine`; ``build_engine`` looks it up when a run
 asks for ``engine="numpy"``, so the training package never imports the scratch engine itself.
 """
@@ -30,6 +36,7 @@ from cnnlab.inference import image_batches
 from cnnlab.models._base import aux_loss_weight
 from cnnlab.scratch import schedules
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
+from cnnlab.scratch.parallel import DataParallel
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.optim import build_optimizer
 
@@ -66,15 +73,25 @@ class NumpyEngine:
         model: the torch model (its initial weights are copied).
         config: the run's configuration (optimizer, schedule, label smoothing, seed).
         steps_per_epoch: optimisation steps per epoch (for the schedule's length).
+        threads: shards computed at the same time (default: ``torch.get_num_threads()``);
+            the results do not depend on it.
     """
 
-    def __init__(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        steps_per_epoch: int,
+        threads: int | None = None,
+    ) -> None:
         self.device = torch.device("cpu")
         set_blas_threads(engine_blas_threads())  # one, unless asked: see cnnlab.bridge.runtime
         keep_freed_memory()  # no fresh pages every step: see cnnlab.bridge.runtime
         self.model = model.to(self.device)
         self.rng = np.random.default_rng(config.seed)  # every dropout layer draws from it
         self.net = to_scratch(self.model, np.float32, self.rng)
+        threads = torch.get_num_threads() if threads is None else threads
+        self.parallel = DataParallel(self.net, threads)  # fixed halves of every batch
         self.optimizer = build_optimizer(self.net.parameters(), config, optim=scratch)
         self.schedule = build_schedule(config, steps_per_epoch)
         self.steps = 0
@@ -84,14 +101,14 @@ class NumpyEngine:
         self._caches: tuple[Any, list[Any]] | None = None
 
     def train(self) -> None:
-        self.net.train()
+        self.parallel.train()
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
         target = y.cpu().numpy()
-        logits = self.net.forward(as_numpy(x))  # N x classes
+        logits = self.parallel.forward(as_numpy(x))  # N x classes
         loss, cache = cross_entropy(logits, target, self.label_smoothing)
         aux_caches = []
-        for aux in self.net.aux_outputs:  # GoogLeNet's side classifiers
+        for aux in self.parallel.aux_outputs:  # GoogLeNet's side classifiers
             aux_loss, aux_cache = cross_entropy(aux, target, self.label_smoothing)
             loss += self.aux_weight * aux_loss
             aux_caches.append(aux_cache)
@@ -103,7 +120,7 @@ class NumpyEngine:
         cache, aux_caches = self._caches
         self._caches = None
         self.optimizer.zero_grad()
-        self.net.backward(
+        self.parallel.backward(
             cross_entropy_backward(cache),
             needs_input_grad=False,
             aux_grads=[cross_entropy_backward(c, self.aux_weight) for c in aux_caches],
@@ -120,14 +137,16 @@ class NumpyEngine:
         self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing
     ) -> torch.Tensor:
         was_training = self.net.training
-        self.net.eval()
+        self.parallel.eval()
         try:
             chunks = [
-                torch.from_numpy(self.net.forward(as_numpy(preprocessing(batch)), keep_cache=False))
+                torch.from_numpy(
+                    self.parallel.forward(as_numpy(preprocessing(batch)), keep_cache=False)
+                )
                 for batch in image_batches(images, INFERENCE_BATCH)
             ]
         finally:
-            self.net.train(was_training)
+            self.parallel.train(was_training)
         return torch.cat(chunks) if chunks else torch.empty(0, 0)
 
     def model_state(self) -> dict[str, torch.Tensor]:

@@ -44,10 +44,11 @@ from collections.abc import Sequence
 
 from cnnlab import __version__
 from cnnlab.cli import data, evaluate, explore, export, models, pictures, recipes, train
-from cnnlab.cli.common import SHOWN_WARNINGS, Parser, show_warning
+from cnnlab.cli.common import SHOWN_WARNINGS, Parser, add_threads, show_warning
 from cnnlab.cli.examples import examples_text
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
+from cnnlab.threads import prefer_passive_waiting, request_threads
 
 COMMANDS = (models, data, recipes, train, evaluate, pictures, export, explore)
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"cnnlab {__version__}", help="print the version"
     )
+    add_threads(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         before = set(subparsers.choices)
@@ -72,8 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
             command = subparsers.choices[name]
             if run is not None and command.get_default("func") is None:
                 command.set_defaults(func=run)
+            _add_threads_to_leaves(command)
     _add_examples(parser, "")
     return parser
+
+
+def _add_threads_to_leaves(command: argparse.ArgumentParser) -> None:
+    """``--threads`` on a command, or on each sub-command of a command group."""
+    groups = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        add_threads(command)
+    for group in groups:
+        for sub in set(group.choices.values()):
+            _add_threads_to_leaves(sub)
 
 
 def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
@@ -89,10 +102,13 @@ def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
+    prefer_passive_waiting()  # before torch is imported: see cnnlab.threads
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     SHOWN_WARNINGS.clear()  # each command shows each warning once
     try:
+        if getattr(args, "threads", None) is not None:
+            request_threads(args.threads)  # this process and any it starts (--nproc workers)
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             return run_command(args, argv)  # --nproc, torchrun's process group, or as it is

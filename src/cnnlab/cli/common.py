@@ -94,6 +94,26 @@ INVERT.add_argument(
 )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, received {text!r}")
+    return int(text)
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``, on the ``cnnlab`` parser and every command's (the value given last
+    wins; without it the attribute is absent, so a command's parser does not reset it)."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="threads torch and the NumPy engine compute with (default: for training, as "
+        "many as cores other processes leave free; otherwise one per core)",
+    )
+
+
 def add_output(parser: argparse.ArgumentParser, default: str, kind: str = "PNG") -> None:
     """``--output FILE`` of a picture or report command."""
     parser.add_argument("--output", default=default, help=f"{kind} file")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnlab.errors import ConfigError, DistributedError, ReportedError
+from cnnlab.threads import cpu_cores
 
 DEFAULT_TIMEOUT = 1800.0  # seconds a process waits for its peers (joining, and in collectives)
 JOIN_TIMEOUT = 600.0  # seconds the agents wait for each other at the rendezvous (torch's default)
@@ -38,14 +39,6 @@ def launched_by_torchrun() -> bool:
     """True in a process started by torchrun (or by the ``--nproc`` shortcut): its
     environment names its rank, the world size and where the process group meets."""
     return all(name in os.environ for name in TORCHRUN_ENV)
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,13 @@ from cnnlab.runs import (
     read_history,
     read_run_config,
     read_run_meta,
+)
+from cnnlab.threads import (
+    CpuSnapshot,
+    check_threads,
+    choose_threads,
+    cpu_snapshot,
+    requested_threads,
 )
 from cnnlab.training.callbacks import Callback, CSVLogger, EarlyStopping, JSONLogger, SaveBest
 from cnnlab.training.checkpoint import load_checkpoint
@@ -99,6 +106,7 @@ def fit(
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
     background_curves: bool = False,
+    threads: int | None = None,
     **options: Any,
 ) -> History:
     """Train a model; the Python face of ``cnnlab train``.
@@ -120,6 +128,9 @@ def fit(
         background_curves: draw ``curves.png`` in a background thread and return without
             waiting for it (``cnnlab train`` prints its test result meanwhile);
             :func:`cnnlab.viz.plots.wait_for_curves` joins it (Python joins it at exit).
+        threads: torch's threads (and the NumPy engine's) during training; default: as many
+            as cores other processes leave free (:mod:`cnnlab.threads`), unless
+            ``OMP_NUM_THREADS`` is set. The previous count is restored afterwards.
         **options: :class:`TrainConfig` fields (``epochs``, ``lr``, ``optimizer`` ...);
             ``recipe="mnist-fast"`` starts from a named recipe
             (:mod:`cnnlab.training.recipes`) whose values the other arguments override.
@@ -140,8 +151,9 @@ def fit(
     """
     module = model if isinstance(model, nn.Module) else None
     name = model_text(model) if model is not None else None
+    started = cpu_snapshot()  # other processes' load is measured from here (cnnlab.threads)
     # a torchrun launch's process group (one process: nothing); the run folder's lock
-    with session() as dist, ExitStack() as owner:
+    with session() as dist, ExitStack() as owner, _restored_threads():
         dist.check_same("training options", {"model": name, **_same_everywhere(options)})
         # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
         run_dir, config, saved = dist.decide(
@@ -149,7 +161,13 @@ def fit(
         )
         splits = None if isinstance(data, str) else data
         train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train, module=module, background_curves=background_curves)
+        return _train(
+            *train,
+            module=module,
+            background_curves=background_curves,
+            threads=threads,
+            started=started,
+        )
 
 
 def resume(
@@ -163,6 +181,7 @@ def resume(
     model: str | nn.Module | None = None,
     out: str | Path | None = None,
     background_curves: bool = False,
+    threads: int | None = None,
     **options: Any,
 ) -> History:
     """Continue a run from its last checkpoint; the Python face of ``cnnlab train --resume``.
@@ -188,6 +207,8 @@ def resume(
             (not for one-cycle and cosine), ``workers``, ``device``, or ``lr`` to rescue a run
             that diverged.
         background_curves: as for :func:`fit`.
+        threads: as for :func:`fit` (pass the count the run started with for a bitwise
+            continuation of a torch run whose count was chosen for the load).
 
     Returns:
         The whole run's :class:`History` (that of the finished run when nothing is left).
@@ -201,13 +222,20 @@ def resume(
     given = {**options, **({"model": model} if isinstance(model, str) else {})}
     if isinstance(data, str):
         given["data"], data = data, None
-    with session() as dist, ExitStack() as owner:
+    started = cpu_snapshot()
+    with session() as dist, ExitStack() as owner, _restored_threads():
         dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(given)})
         run_dir, config, saved = dist.decide(
             lambda: _resumed_run(Path(run_dir), given, dist, owner, out=out)
         )
         train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(*train, module=module, background_curves=background_curves)
+        return _train(
+            *train,
+            module=module,
+            background_curves=background_curves,
+            threads=threads,
+            started=started,
+        )
 
 
 def _new_run(
@@ -290,6 +318,8 @@ def _train(
     dist: Distributed,
     module: nn.Module | None = None,
     background_curves: bool = False,
+    threads: int | None = None,
+    started: CpuSnapshot | None = None,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
@@ -300,6 +330,8 @@ def _train(
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
         background_curves: return before ``curves.png`` is drawn (see :func:`fit`).
+        threads: torch's threads by hand (None: :func:`_use_threads` chooses).
+        started: when the run started (other processes' load is measured from there).
     """
     data_options = folder_options(config, saved)
     if data is None:  # rank 0 fills the cache, the others read it
@@ -346,6 +378,7 @@ def _train(
             )
         )
     seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
+    _use_threads(threads, started, config, dist, verbose)  # before the engine is built
     writes = run_dir if dist.is_main else None  # rank 0 alone writes the run's files
     trainer = Trainer(
         *inputs,
@@ -429,6 +462,36 @@ def _reach_min_steps(config: TrainConfig, examples: int, verbose: bool) -> None:
             f"steps) instead (--epochs or --min-steps to choose)"
         )
     config.epochs = epochs
+
+
+def _use_threads(
+    threads: int | None,
+    started: CpuSnapshot | None,
+    config: TrainConfig,
+    dist: Distributed,
+    verbose: bool,
+) -> None:
+    """Set torch's thread count for training: ``threads`` when given; else, for one process on
+    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free (logged)."""
+    if threads is not None:
+        torch.set_num_threads(check_threads(threads))
+        return
+    if dist.active or requested_threads() is not None or dist.device(config.device).type != "cpu":
+        return  # several processes share the cores as the launcher said; the user chose
+    choice = choose_threads(started)
+    torch.set_num_threads(choice.threads)
+    if verbose:
+        _stderr(choice.describe())
+
+
+@contextmanager
+def _restored_threads() -> Iterator[None]:
+    """Give torch back its thread count when training ends (fit may change it)."""
+    previous = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _run_meta(

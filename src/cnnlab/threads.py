@@ -1,0 +1,174 @@
+"""How many threads torch (and the NumPy engine) compute with, and how they wait.
+
+Two things make a run slow on a machine whose cores are not all free:
+
+* **Waiting threads that spin.** torch's intra-op threads are OpenMP threads (GNU libgomp on
+  Linux); by default a thread that finishes its part of a parallel region spins for a while
+  before it sleeps. When another process keeps one of two cores busy, the spinning threads
+  fight that process for the core and the thread that still has work is descheduled for whole
+  time slices: a LeNet-5 step took 1.5 s instead of 0.07 s here (``BENCHMARKS.md``, issue 16).
+  Threads that go to sleep at once (``OMP_WAIT_POLICY=PASSIVE``; Intel OpenMP:
+  ``KMP_BLOCKTIME=0``) are woken by the kernel the moment there is work, ahead of a process
+  that has been running. :func:`prefer_passive_waiting` sets both, unless the user set them;
+  OpenMP reads them once, when torch is imported, so the ``cnnlab`` command calls it first
+  thing (a Python program that imports torch before cnnlab can set them itself).
+* **More threads than free cores.** :func:`choose_threads` counts the cores this process may
+  run on (``os.sched_getaffinity``) and, from ``/proc/stat``, how many of them other processes
+  kept busy since a :func:`cpu_snapshot` taken when the run started, and uses the free ones
+  (at least one). ``--threads N`` (the CLI), ``threads=N`` (``cnnlab.fit``) or
+  ``OMP_NUM_THREADS`` choose by hand; nothing is measured then.
+
+The thread count changes torch's results in the last bits (its reductions split work per
+thread), so a run with a chosen count is reproducible on the same machine under the same load;
+pass ``--threads N`` for bitwise reproducible runs whatever the load. The NumPy engine's
+results do not depend on it (:mod:`cnnlab.scratch.parallel`).
+
+stdlib only at import: the CLI imports this before torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab.errors import ConfigError, expected
+
+#: OpenMP settings for threads that sleep as soon as they wait (see the module docstring).
+PASSIVE_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+#: Environment variables that set the thread count by hand (read by torch at import).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Shortest interval :func:`choose_threads` measures other processes' load over.
+MIN_SAMPLE_SECONDS = 0.25
+#: A core counts as taken when other processes kept it busy this much of the time or more.
+BUSY_SHARE = 0.5
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def prefer_passive_waiting() -> bool:
+    """Make OpenMP threads sleep while they wait (unless the environment says otherwise).
+
+    Returns:
+        Whether it can still take effect (torch not imported yet).
+    """
+    if "torch" in sys.modules:
+        return False
+    for name, value in PASSIVE_WAITING.items():
+        os.environ.setdefault(name, value)
+    return True
+
+
+def check_threads(threads: object) -> int:
+    """``threads`` as a positive int, or a :class:`ConfigError`."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(expected("a positive whole number of threads", threads=threads))
+    return threads
+
+
+def request_threads(threads: int) -> None:
+    """Use ``threads`` threads in this process and the processes it starts (``--threads``):
+    sets ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``, and torch's count when torch is loaded."""
+    threads = check_threads(threads)
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def requested_threads() -> int | None:
+    """The count ``OMP_NUM_THREADS`` asks for (``--threads`` sets it), or None."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU time counters at one moment (``/proc/stat``'s ticks, this process's seconds).
+
+    Attributes:
+        at: ``time.monotonic()`` seconds.
+        busy_ticks: busy time of all cores, in clock ticks (niced processes' time counts only
+            when this process is niced too: otherwise they yield to it).
+        own_seconds: CPU seconds this process has used (all its threads).
+    """
+
+    at: float
+    busy_ticks: int
+    own_seconds: float
+
+
+def cpu_snapshot() -> CpuSnapshot | None:
+    """The counters now, or None where there is no ``/proc/stat``."""
+    stat = Path("/proc/stat")
+    try:
+        fields = stat.read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal ...
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    busy = user + system + irq + softirq + steal + (nice if os.getpriority(0, 0) > 0 else 0)
+    own = os.times()
+    return CpuSnapshot(time.monotonic(), busy, own.user + own.system)
+
+
+def busy_elsewhere(start: CpuSnapshot, end: CpuSnapshot) -> float:
+    """Cores other processes kept busy on average between two snapshots."""
+    seconds = end.at - start.at
+    if seconds <= 0:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy = (end.busy_ticks - start.busy_ticks) / ticks - (end.own_seconds - start.own_seconds)
+    return max(0.0, busy / seconds)
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The thread count a run uses and why.
+
+    Attributes:
+        threads: the count.
+        cores: cores this process may run on.
+        busy: cores other processes kept busy while the run started (None: by hand, or not
+            measurable).
+    """
+
+    threads: int
+    cores: int
+    busy: float | None
+
+    def describe(self) -> str:
+        """One line for the run's log."""
+        if self.busy is None:
+            return f"threads: {self.threads} of {self.cores} cores"
+        return (
+            f"threads: {self.threads} of {self.cores} cores (other processes kept "
+            f"{self.busy:.1f} busy; --threads N to choose)"
+        )
+
+
+def choose_threads(since: CpuSnapshot | None) -> ThreadChoice:
+    """As many threads as cores other processes leave free, measured since ``since`` (waits
+    until :data:`MIN_SAMPLE_SECONDS` have passed); all cores when not measurable."""
+    cores = cpu_cores()
+    if since is None:
+        return ThreadChoice(cores, cores, None)
+    time.sleep(max(0.0, MIN_SAMPLE_SECONDS - (time.monotonic() - since.at)))
+    now = cpu_snapshot()
+    if now is None:
+        return ThreadChoice(cores, cores, None)
+    busy = min(float(cores), busy_elsewhere(since, now))
+    free = int(cores - busy + (1 - BUSY_SHARE))  # a core busy less than half the time is free
+    return ThreadChoice(max(1, min(cores, free)), cores, round(busy, 2))

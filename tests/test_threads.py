@@ -1,0 +1,152 @@
+"""Thread counts (cnnlab.threads): ``--threads N`` sets torch's count in a real process (before
+or after the command, and during a real training run), ``fit(threads=)`` gives the previous
+count back, the automatic choice leaves a core to a process spinning on it, and waiting threads
+sleep (OMP_WAIT_POLICY) unless the user said otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cnnlab.errors import ConfigError
+from cnnlab.threads import check_threads, choose_threads, cpu_cores, cpu_snapshot
+
+TIMEOUT = 300
+
+PROBE = textwrap.dedent(
+    """
+    import os, sys
+    from cnnlab.cli import main
+    status = main(sys.argv[1:])
+    import torch
+    print(status, torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY"))
+    """
+)
+
+
+def _probe(*argv: str, env: dict[str, str] | None = None) -> tuple[int, int, str]:
+    """Run ``cnnlab ARGV`` in a fresh process; its status, torch's threads, the wait policy."""
+    unset = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    status, threads, policy = result.stdout.split()[-3:]
+    return int(status), int(threads), policy
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--threads", "1", "models"),
+        ("models", "--threads", "1"),
+        ("data", "list", "--threads", "1"),
+    ],
+)
+def test_threads_flag_sets_torchs_count_in_a_real_process(argv) -> None:
+    assert _probe(*argv) == (0, 1, "PASSIVE")
+
+
+def test_without_the_flag_torch_keeps_one_thread_per_core_and_the_users_wait_policy() -> None:
+    status, threads, policy = _probe("models", env={"OMP_WAIT_POLICY": "ACTIVE"})
+    assert (status, policy) == (0, "ACTIVE")
+    assert threads == cpu_cores()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_threads_flag_refuses_what_is_not_a_positive_count(cli, value: str) -> None:
+    status, _, err = cli("models", "--threads", value)
+    assert status == 2
+    assert err.strip().count("\n") == 0
+    assert "expected a positive whole number" in err and repr(value) in err
+
+
+@pytest.mark.parametrize("value", [0, -2, True, "2", 1.5])
+def test_check_threads_refuses_what_is_not_a_positive_count(value) -> None:
+    with pytest.raises(ConfigError, match="expected a positive whole number of threads"):
+        check_threads(value)
+
+
+FIT_PROBE = textwrap.dedent(
+    """
+    import sys, torch
+    sys.path.insert(0, sys.argv[3])
+    from conftest import SUBSET_NAME, subset_files
+    from cnnlab.data import datasets
+    from cnnlab.data.sources import RemoteFile, sha256_of
+    from cnnlab.training.callbacks import Callback
+    from cnnlab.training.run import fit
+
+    files = tuple(RemoteFile(n, sha256_of(d), len(d)) for n, d in subset_files().items())
+    datasets.DATASETS[SUBSET_NAME] = datasets.DatasetInfo(
+        SUBSET_NAME, files, (), datasets.MNIST.classes, datasets.MNIST.load
+    )
+
+    class Threads(Callback):
+        key = "threads"
+        seen = []
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            self.seen.append((torch.get_num_threads(), trainer.engine.__dict__.get("parallel")))
+
+    torch.set_num_threads(2)
+    fit("lenet5", SUBSET_NAME, cache_dir=sys.argv[1], epochs=1, batch_size=256,
+        engine=sys.argv[2], threads=1, verbose=False, callbacks=[Threads()])
+    threads, parallel = Threads.seen[0]
+    print(threads, getattr(parallel, "threads", threads), torch.get_num_threads())
+    """
+)
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_fit_trains_with_the_threads_asked_for_and_restores_the_count(cache_dir, engine) -> None:
+    tests = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run(
+        [sys.executable, "-c", FIT_PROBE, str(cache_dir), engine, tests],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    during, engine_threads, after = (int(w) for w in result.stdout.split()[-3:])
+    assert (during, engine_threads, after) == (1, 1, 2)
+
+
+def test_a_train_command_says_how_many_threads_it_chose(cli, tmp_path) -> None:
+    status, _, err = cli(
+        "train", "lenet5", "--data", "mnist-subset", "--epochs", "1", "--batch-size", "512",
+        "--out", tmp_path / "run",
+    )  # fmt: skip
+    assert status == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("threads: ")]
+    assert len(lines) == 1
+    chosen, cores = (int(w) for w in lines[0].split()[1:4:2])
+    assert 1 <= chosen <= cores == cpu_cores()
+    assert "other processes kept" in lines[0]
+
+
+HOG = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass"
+
+
+@pytest.mark.skipif(cpu_cores() < 2, reason="a spinning process takes the only core")
+def test_choice_leaves_the_core_a_spinning_process_takes() -> None:
+    hog = subprocess.Popen([sys.executable, "-c", HOG])
+    try:
+        start = cpu_snapshot()
+        assert start is not None  # Linux: /proc/stat
+        choice = choose_threads(start)
+    finally:
+        hog.kill()
+        hog.wait(timeout=30)
+    assert choice.busy is not None and choice.busy > 0.5
+    assert 1 <= choice.threads <= choice.cores - 1
+    assert choice.describe().startswith(f"threads: {choice.threads} of {choice.cores} cores")
