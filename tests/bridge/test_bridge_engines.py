@@ -64,7 +64,10 @@ def test_fifty_steps_on_mnist_give_the_same_losses(subset, optimizer: str) -> No
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_schedules_match_torchs_step_by_step(schedule: str, optimizer: str) -> None:
-    config = TrainConfig(epochs=3, schedule=schedule, optimizer=optimizer, lr=0.1, step_epochs=1)
+    milestones = {"milestones": [1, 2]} if schedule == "multistep" else {}
+    config = TrainConfig(
+        epochs=3, schedule=schedule, optimizer=optimizer, lr=0.1, step_epochs=1, **milestones
+    )
     steps_per_epoch = 7
     opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], config)
     scheduler = build_scheduler(opt, config, steps_per_epoch)
