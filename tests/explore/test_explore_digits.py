@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.explore.digits import centre_digit
+from cnnlab.data.digits import centre_digit
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnlab.data.digits import centre_digit
 from cnnlab.data.images import RESAMPLE
 from cnnlab.errors import CnnlabError, ConfigError, DataError
-from cnnlab.explore.digits import centre_digit
 from cnnlab.explore.encoding import float32_b64, uint8_b64
 from cnnlab.explore.inputs import (
     Drawing,
@@ -269,7 +269,7 @@ class Explorer:
     def upload(self, data: bytes, invert: bool = False, centre: bool = False) -> dict[str, Any]:
         """Decode an uploaded image file to the run's stored size (see
         :func:`~cnnlab.explore.inputs.decode_upload`); ``centre`` gives a digit run's upload
-        MNIST's centring (:func:`~cnnlab.explore.digits.centre_digit`), like a drawing.
+        MNIST's centring (:func:`~cnnlab.data.digits.centre_digit`), like a drawing.
 
         Returns:
             ``{"shape": [C, H, W], "data": base64 uint8}``, ready to send back as pixels.

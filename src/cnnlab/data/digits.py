@@ -1,4 +1,5 @@
-"""MNIST's own preprocessing, for digits drawn on the page (LeCun, Cortes & Burges).
+"""MNIST's own preprocessing, for digits drawn on the explorer's page or given to ``cnnlab
+predict`` (LeCun, Cortes & Burges).
 
 The MNIST digits were size-normalised to fit a 20x20 box, keeping their aspect ratio and
 anti-aliased, then placed in a 28x28 image so that their centre of mass lies at its centre. A
@@ -55,3 +56,14 @@ def centre_digit(ink: np.ndarray, size: tuple[int, int] = (FIELD, FIELD)) -> np.
     y1, x1 = min(top + h, height), min(left + w, width)
     result[y0:y1, x0:x1] = digit[y0 - top : y1 - top, x0 - left : x1 - left]
     return result
+
+
+#: Class names of a digit classifier; with one input channel they make a run a "digit run",
+#: whose drawings and pictures get MNIST's preprocessing.
+DIGITS = tuple(str(d) for d in range(10))
+
+
+def is_digit_run(classes: tuple[str, ...] | list[str], channels: int) -> bool:
+    """Whether a run classifies MNIST-style digits: grey-scale images whose classes are digits
+    (all ten, or some of them, as after ``--classes 0,1,2``)."""
+    return channels == 1 and bool(classes) and set(classes) <= set(DIGITS)
