@@ -31,7 +31,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--explain",
         action="store_true",
-        help="show the output-size and parameter arithmetic of each conv/pool layer",
+        help="show the output-size and parameter arithmetic of each conv/pool layer (with "
+        "--json: in each layer's size_arithmetic and param_arithmetic)",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        help="show modules down to this nesting depth (1: the model's children), deeper ones "
+        "folded into their row (default: every layer)",
     )
     p.set_defaults(func=run_summary)
 
@@ -95,9 +102,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     from cnnlab.analysis import format_models, model_overview
+    from cnnlab.analysis.render import MODELS_NOTE
 
     rows = model_overview(args.pattern)
-    print_result(args.json, lambda: rows, lambda: format_models(rows))
+    print_result(args.json, lambda: rows, lambda: f"{format_models(rows)}\n\n{MODELS_NOTE}")
     return 0
 
 
@@ -110,8 +118,12 @@ def run_summary(args: argparse.Namespace) -> int:
     if is_run_or_checkpoint(args.model):
         run = load_run(args.model)
         model, input_shape = run.model, input_shape or run.meta.input_shape
-    result = summary(model, input_shape, args.num_classes, **kwargs)
-    print_result(args.json, result.to_dict, lambda: _table(result, args.explain))
+    result = summary(model, input_shape, args.num_classes, depth=args.depth, **kwargs)
+    print_result(
+        args.json,
+        lambda: result.to_dict(explain=args.explain),
+        lambda: _table(result, args.explain),
+    )
     return 0
 
 
