@@ -90,7 +90,7 @@ def test_auto_inversion_can_be_turned_off_and_forced(cli, trained_run, digits, t
 
 
 def test_a_folder_prints_one_line_per_image_sorted(cli, trained_run, digits, tmp_path):
-    images, truth = digits
+    images, _ = digits
     _write_originals(tmp_path / "few", images[:3])
     (tmp_path / "few" / "notes.txt").write_text("not an image")  # ignored: not an image
     status, out, _ = cli("predict", trained_run, tmp_path / "few", cache=False)

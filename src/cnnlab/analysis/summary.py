@@ -196,7 +196,7 @@ def summary(
     model: nn.Module | str,
     input_shape: Sequence[int] | str | None = None,
     num_classes: int | None = None,
-    depth: int | None = None,
+    max_depth: int | None = None,
     **model_kwargs: Any,
 ) -> ModelSummary:
     """Summarise a model: per-layer output shapes, parameters, MACs and receptive fields.
@@ -210,8 +210,9 @@ def summary(
         input_shape: ``(C, H, W)`` or ``"C,H,W"``; defaults to the model's default input. For a
             registered name, ``C`` also sets the model's ``in_channels``.
         num_classes: classes of the classifier (names and file models that accept it).
-        depth: show modules down to this nesting depth (1: the model's children); deeper ones
-            are folded into their ancestor's row (torchinfo's ``depth``). None: every layer.
+        max_depth: show modules down to this nesting depth (1: the model's children); deeper
+            ones are folded into their ancestor's row (torchinfo's ``depth``; ``cnnlab summary
+            --depth``). None: every layer. (``depth`` itself would be a model option.)
         **model_kwargs: options of a registered model.
 
     Raises:
@@ -221,13 +222,13 @@ def summary(
     """
     if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) < 1):
         raise ConfigError(expected("a positive number of classes", num_classes=num_classes))
-    if depth is not None and (isinstance(depth, bool) or int(depth) < 1):
-        raise ConfigError(expected("a depth of at least 1", depth=depth))
+    if max_depth is not None and (isinstance(max_depth, bool) or int(max_depth) < 1):
+        raise ConfigError(expected("a depth of at least 1", depth=max_depth))
     shape = parse_input_shape(input_shape) if input_shape is not None else None
     in_channels = shape[0] if shape is not None and not isinstance(model, nn.Module) else None
     module, name, default = resolve_model(model, num_classes, in_channels, **model_kwargs)
     shape = _validated_shape(shape, default)
-    return _aggregate(module, name, _trace_checked(module, name, shape, default), depth)
+    return _aggregate(module, name, _trace_checked(module, name, shape, default), max_depth)
 
 
 def check_input(

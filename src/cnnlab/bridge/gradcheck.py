@@ -106,7 +106,8 @@ class GradcheckReport:
         shape = "x".join(str(v) for v in self.input_shape)
         line = (
             f"gradcheck {self.target} input {self.batch}x{shape} seed {self.seed}: {verdict}, "
-            f"max relative error {r.max_error:.2e} (tolerance {r.tolerance:.0e})"
+            f"max relative error {r.max_error:.2e} (tolerance {r.tolerance:.0e}; absolute "
+            f"differences up to {r.atol:.1e} count as round-off)"
         )
         if r.retried or r.skipped:
             line += (
@@ -125,6 +126,7 @@ class GradcheckReport:
             "eps": self.eps,
             "passed": self.passed,
             "tolerance": r.tolerance,
+            "atol": r.atol,
             "max_relative_error": r.max_error,
             "retried_elements": r.retried,
             "skipped_elements": r.skipped,

@@ -118,7 +118,7 @@ def run_summary(args: argparse.Namespace) -> int:
     if is_run_or_checkpoint(args.model):
         run = load_run(args.model)
         model, input_shape = run.model, input_shape or run.meta.input_shape
-    result = summary(model, input_shape, args.num_classes, depth=args.depth, **kwargs)
+    result = summary(model, input_shape, args.num_classes, max_depth=args.depth, **kwargs)
     print_result(
         args.json,
         lambda: result.to_dict(explain=args.explain),
