@@ -36,7 +36,7 @@ MAX_TENSORS, MAX_ELEMENTS = 2, 1
 
 def documented_input(name: str) -> tuple[int, int, int]:
     channels = get_model_entry(name).default_input[0]
-    side = SIDE[name] if name in SIDE else VGG_SIDE
+    side = SIDE.get(name, VGG_SIDE)
     return channels, side, side
 
 
