@@ -15,7 +15,7 @@ argmax of a max pool is checked again with smaller steps (:data:`KINK_STEPS`), a
 Round-off. A gradient that is exactly zero (a BatchNorm bias whose channel is constant, a bias
 before a train-mode BatchNorm) is compared with a central difference of round-off alone, so its
 relative error is 1 whatever the engine does. A tensor therefore also passes when its largest
-absolute difference is within ``max(atol, tolerance x the largest analytic gradient of any
+absolute difference is within ``max(atol, ROUNDOFF x the largest analytic gradient of any
 tensor)``: round-off relative to the model's own gradient scale.
 """
 
@@ -37,6 +37,10 @@ from cnnlab.scratch.nn.pooling import MaxPool2d
 KINK_STEPS = (1e-1, 1e-2)
 #: A failing element is reported as "near a kink" when a step this many times ``eps`` crosses one.
 NEAR_KINK = 10.0
+#: Absolute differences up to this fraction of the largest analytic gradient count as round-off
+#: (GoogLeNet at 3x32x32: gradients up to 8.4e3, a zero BatchNorm-bias gradient measured as
+#: 5.6e-7, i.e. 7e-11 of it; 1e-8 leaves a margin of 100).
+ROUNDOFF = 1e-8
 
 #: The on/off pattern of every kinked layer after a forward pass (``None``: no kink watch).
 KinkState = Callable[[], list[np.ndarray]]
@@ -101,8 +105,8 @@ class GradcheckResult:
 
     A tensor passes when its relative error is within ``tolerance`` or, for gradients that are
     zero up to round-off (e.g. a bias followed by batch norm), its largest absolute difference
-    is within ``atol`` (:func:`gradcheck` raises it to ``tolerance`` times the largest analytic
-    gradient of any tensor).
+    is within ``atol`` (:func:`gradcheck` raises it to :data:`ROUNDOFF` times the largest
+    analytic gradient of any tensor).
     """
 
     errors: dict[str, float]
@@ -166,7 +170,7 @@ def gradcheck(
         max_elements: check at most this many random elements per tensor (all if ``None``).
         rng: generator for that subset.
         atol: a tensor whose largest absolute difference is within this, or within
-            ``tolerance`` times the largest analytic gradient in ``grads``, also passes.
+            :data:`ROUNDOFF` times the largest analytic gradient in ``grads``, also passes.
         kinks: the kink pattern of the last ``f()`` (ReLU signs, max-pool argmaxes); when
             given, differences that change it are retried with smaller steps or left out.
         on_tensor: called with each tensor's check and whether it passed, as it finishes.
@@ -177,7 +181,7 @@ def gradcheck(
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     scale = max((float(np.abs(g).max(initial=0.0)) for g in grads.values()), default=0.0)
-    atol = max(atol, tolerance * scale)  # round-off of the loss, relative to the gradients
+    atol = max(atol, ROUNDOFF * scale)  # round-off of the loss, relative to the gradients
     base = base_kinks
     if kinks is not None and base is None:
         f()
