@@ -169,7 +169,7 @@ def test_upload_is_decoded_as_predict_decodes_it(client, run, subset, tmp_path):
     digit = subset.test.images[2, 0].numpy()  # a 1, drawn dark on light paper
     path = tmp_path / "paper.png"
     Image.fromarray(255 - np.kron(digit, np.ones((3, 3), dtype=np.uint8))).save(path)
-    response = client.post("/api/upload?invert=1", content=path.read_bytes())
+    response = client.post("/api/upload?invert=1&centre=1", content=path.read_bytes())
     assert response.status_code == 200, response.text
     pixels = response.json()
     assert pixels["shape"] == [1, 28, 28]
