@@ -6,10 +6,12 @@ Three steps, each only where it applies:
 1. **Inversion** (single-channel runs trained on dark backgrounds, like MNIST): a picture whose
    border is light is inverted, so dark ink on paper becomes MNIST's light on dark. Forced on or
    off by the caller.
-2. **Digit centring** (digit runs: single-channel 28x28 images of classes ``0``..``9``): as the
-   MNIST database was made (LeCun et al.), the digit's bounding box is fitted into 20x20,
-   keeping its aspect ratio, and placed in a 28x28 field so that its centre of mass is the
-   field's centre.
+2. **Digit centring** (digit runs: grey-scale images whose classes are digits, see
+   :func:`cnnlab.data.digits.is_digit_run`): the background is subtracted, the ink stretched to
+   255, and, as the MNIST database was made (LeCun et al.), the digit's bounding box is fitted
+   into 20x20, keeping its aspect ratio, and placed in the 28x28 field so that its centre of
+   mass is the field's centre (:func:`cnnlab.data.digits.centre_digit`; the box scales with
+   other field sizes).
 3. **Aspect ratio** (every other run): the picture is padded with its background to the
    training images' aspect ratio, then resized, so a round 0 stays round.
 
