@@ -4,7 +4,8 @@ its seed, differences that cross a ReLU or max-pool kink are retried or left out
 and a failure names its tensor, element, both values and whether a kink was near.
 
 The sizes (docs/numpy-engine.md, "Gradient check"): each model at a small square input it takes
-(:data:`SIDE`), batch 2, two random parameter tensors and the input, one element each.
+(:data:`SIDE`), batch 2 (:data:`BATCH`), two random parameter tensors and the input, one element
+each.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from cnnlab.scratch.gradcheck import gradcheck, gradcheck_module
 
 SEEDS = range(5)
 #: Input side per model: the smallest the stem takes (alexnet 63, nin 39, airbench 25, VGG 32),
-#: the fixed size of the LeNets and the Keras baseline, 16 for the ImageNet ResNets and GoogLeNet
-#: (1x1 maps in their last stages), 8 for the CIFAR ResNets.
+#: the fixed size of the LeNets and the Keras baseline, 16 for GoogLeNet and the ImageNet ResNets
+#: (1x1 maps in their last stages), 8 for the CIFAR ResNets. ResNet-18 at 16x16 with 2 images
+#: fails on seed 0 (BatchNorm over two values: gradients of 7e3, where a 1e-6 step is no longer
+#: small); at 32x32 with 4 images it passes.
 SIDE = {
     "airbench94": 25, "alexnet": 63, "baseline": 32, "googlenet": 16, "lenet5": 32,
-    "lenet5-paddle": 28, "nin": 39, "resnet18": 16, "resnet34": 16, "resnet50": 16,
+    "lenet5-paddle": 28, "nin": 39, "resnet18": 32, "resnet34": 16, "resnet50": 16,
     "resnet101": 16, "resnet152": 16, "resnet20": 8, "resnet32": 8, "resnet56": 8,
 }  # fmt: skip
 VGG_SIDE = 32
+BATCH = {"resnet18": 4}
 MAX_TENSORS, MAX_ELEMENTS = 2, 1
 
 
@@ -46,6 +50,7 @@ def test_every_zoo_model_passes_on_five_seeds(name: str) -> None:
         report = check_gradients(
             name,
             documented_input(name),
+            batch=BATCH.get(name, 2),
             num_classes=5,
             max_tensors=MAX_TENSORS,
             max_elements=MAX_ELEMENTS,
