@@ -57,7 +57,9 @@ def test_gradcheck_command_one_line_per_tensor_and_json(capsys):
     lines = out.strip().splitlines()
     assert status == 0
     assert len(lines) == 10 + 1 + 1  # 10 parameter tensors, the input, the verdict
-    assert lines[0].startswith("features.0.weight") and lines[-1].startswith("gradcheck lenet5")
+    assert lines[0].startswith("[ 1/11] features.0.weight") and lines[-1].startswith(
+        "gradcheck lenet5"
+    )
     status, out, _ = run_cli(capsys, "gradcheck", "batch_norm", "--input", "2,4,4", "--json")
     report = json.loads(out)
     assert status == 0 and report["passed"] and report["input_shape"] == [2, 4, 4]
@@ -83,4 +85,4 @@ def test_gradcheck_failure_and_user_errors_exit_status(capsys, monkeypatch):
     status, out, _ = run_cli(
         capsys, "gradcheck", "lenet5", "--input", "1x32x32", "--max-elements", "1", "--batch", "1"
     )
-    assert status == 0 and out.splitlines()[0].startswith("features.0.weight")
+    assert status == 0 and out.splitlines()[0].startswith("[ 1/11] features.0.weight")

@@ -73,7 +73,7 @@ def test_train_evaluate_predict(capsys, tmp_path, cache_dir, subset):
     probs = [p["top_k"][0]["probability"] for p in predictions]
     assert all(0 < p <= 1 for p in probs)
 
-    # a dark digit on white paper is read correctly only with --invert
+    # a dark digit on white paper, inverted as asked (automatic inversion: test_predict_pictures)
     paper = tmp_path / "paper.png"
     Image.fromarray(255 - subset.test.images[0, 0].numpy()).resize((200, 200)).save(paper)
     status, out, _ = run_cli(capsys, "predict", out_dir, paper, "--invert", "--json")

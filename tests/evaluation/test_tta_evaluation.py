@@ -12,7 +12,7 @@ import torch
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import ConfigError
 from cnnlab.evaluation.evaluate import evaluate
-from cnnlab.evaluation.tta import crop_size_for, tta_views
+from cnnlab.evaluation.tta import TTAWarning, crop_size_for, label_warning, tta_views
 
 MNIST_PREP = Preprocessing((0.13,), (0.31,), (28, 28), (32, 32), 1)
 
@@ -105,3 +105,26 @@ def test_evaluate_on_some_classes_of_a_run(cli, trained_run, subset, expect_erro
     assert sum(row["support"] for row in doc["per_class"][2:]) == 0
     status, _, err = cli("evaluate", trained_run, "--classes", "0,ten")
     expect_error(status, err, "ten not in the data")
+
+
+def test_mirror_tta_on_digits_warns_and_recommends_shift(cli, trained_run, cache_dir):
+    """Mirrored digits are other digits: flip and 10crop warn on a digit run, shift does not,
+    and on the real digits shift is the better TTA of the two."""
+    status, out, err = cli("evaluate", trained_run, "--tta", "flip", "--json")
+    flip = json.loads(out)
+    assert status == 0 and err.count("cnnlab: warning: tta=flip averages mirrored views") == 1
+    assert "use --tta shift" in err
+    status, out, err = cli("evaluate", trained_run, "--tta", "shift", "--json")
+    shift = json.loads(out)
+    assert status == 0 and "warning" not in err
+    assert shift["accuracy"] > flip["accuracy"]
+    with pytest.warns(TTAWarning, match="tta=10crop averages mirrored views"):
+        evaluate(trained_run, tta="10crop", crop_size=28, cache_dir=cache_dir)
+
+
+def test_label_warning_only_for_mirrors_on_digits():
+    digits = tuple("0123456789")
+    assert label_warning("flip", digits, 1) and label_warning("10crop", ("3", "8"), 1)
+    assert label_warning("shift", digits, 1) is None and label_warning("5crop", digits, 1) is None
+    assert label_warning("flip", ("cat", "dog"), 3) is None  # mirrored pets are still pets
+    assert label_warning("flip", ("T-shirt", "Sneaker"), 1) is None  # nor clothes

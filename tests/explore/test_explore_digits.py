@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.explore.digits import centre_digit
+from cnnlab.data.digits import centre_digit
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -25,7 +25,7 @@ def test_a_wide_digit_fills_20_pixels_across_centred():
     assert cols[-1] - cols[0] + 1 == 20  # the longer side fills the box
     assert 4 <= rows[-1] - rows[0] + 1 <= 6  # the aspect ratio is kept (60 / 260 * 20)
     cy, cx = centre_of_mass(out)
-    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5  # MNIST: at (14, 14) in 0-based rows
 
 
 def test_where_a_digit_is_drawn_does_not_matter():

@@ -20,6 +20,7 @@ class ParamCount:
     trainable: int = 0
     non_trainable: int = 0
     nbytes: int = 0
+    buffers: int = 0  # the part of non_trainable in float buffers (BatchNorm running mean/var)
 
     @property
     def total(self) -> int:
@@ -30,6 +31,7 @@ class ParamCount:
             self.trainable + other.trainable,
             self.non_trainable + other.non_trainable,
             self.nbytes + other.nbytes,
+            self.buffers + other.buffers,
         )
 
 
@@ -41,7 +43,7 @@ def own_params(module: nn.Module, seen: set[int] | None = None) -> ParamCount:
         seen: ids of tensors already counted; shared tensors are counted once. Updated.
     """
     seen = set() if seen is None else seen
-    trainable = frozen = nbytes = 0
+    trainable = frozen = nbytes = buffers = 0
     for p in module.parameters(recurse=False):
         if id(p) not in seen:
             seen.add(id(p))
@@ -54,8 +56,9 @@ def own_params(module: nn.Module, seen: set[int] | None = None) -> ParamCount:
         if id(b) not in seen and b.is_floating_point():
             seen.add(id(b))
             frozen += b.numel()
+            buffers += b.numel()
             nbytes += b.numel() * b.element_size()
-    return ParamCount(trainable, frozen, nbytes)
+    return ParamCount(trainable, frozen, nbytes, buffers)
 
 
 def param_arithmetic(module: nn.Module) -> str | None:

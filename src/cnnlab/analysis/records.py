@@ -58,9 +58,10 @@ class LayerInfo:
     def params(self) -> int:
         return self.trainable_params + self.non_trainable_params
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The row of ``--json``; with ``explain`` also its size and parameter arithmetic."""
         f = self.field
-        return {
+        row = {
             "name": self.name,
             "type": self.type,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
@@ -73,6 +74,10 @@ class LayerInfo:
             "start": _per_axis(f.start) if f else None,
             "activation_bytes": self.activation_bytes,
         }
+        if explain:
+            row["size_arithmetic"] = list(self.size_arithmetic)
+            row["param_arithmetic"] = self.param_arithmetic
+        return row
 
 
 @dataclass(repr=False)
@@ -81,6 +86,11 @@ class ModelSummary:
 
     Totals cover the layers that run in inference (eval mode). Weights of modules that do not
     run then (GoogLeNet's auxiliary classifiers) are reported apart in ``aux_params``.
+
+    Parameter counts (Keras's convention): ``trainable_params`` are the parameters an optimiser
+    updates (the count ``cnnlab models`` lists); ``non_trainable_params`` are frozen parameters
+    plus ``buffer_params``, BatchNorm's running mean and variance; ``total_params`` is both.
+    ``depth``: the depth the rows were folded to (None: every layer).
     """
 
     model: str
@@ -93,6 +103,14 @@ class ModelSummary:
     param_bytes: int
     aux_params: int = 0
     aux_modules: list[str] = field(default_factory=list)
+    buffer_params: int = 0
+    depth: int | None = None
+    activation_total: int | None = None  # of every layer, whatever the depth (None: the rows')
+
+    @property
+    def frozen_params(self) -> int:
+        """Parameters with ``requires_grad=False`` (frozen for fine-tuning)."""
+        return self.non_trainable_params - self.buffer_params
 
     @property
     def total_params(self) -> int:
@@ -105,18 +123,26 @@ class ModelSummary:
 
     @property
     def activation_bytes(self) -> int:
+        """Memory of every layer's output for one sample (the same at every ``depth``)."""
+        if self.activation_total is not None:
+            return self.activation_total
         return sum(layer.activation_bytes for layer in self.layers)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (DESIGN.md's keys plus memory, output shape and aux info)."""
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The ``--json`` document (DESIGN.md's keys plus memory, output shape and aux info);
+        with ``explain`` each layer also has its ``size_arithmetic`` and ``param_arithmetic``
+        (what ``--explain`` prints)."""
         return {
             "model": self.model,
             "input_shape": list(self.input_shape),
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
-            "layers": [layer.to_dict() for layer in self.layers],
+            "depth": self.depth,
+            "layers": [layer.to_dict(explain) for layer in self.layers],
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
+            "buffer_params": self.buffer_params,
+            "frozen_params": self.frozen_params,
             "macs": self.macs,
             "flops": self.flops,
             "param_bytes": self.param_bytes,

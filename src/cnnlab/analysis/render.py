@@ -69,9 +69,10 @@ def format_table(s: ModelSummary) -> str:
     out = [f"{s.model}  input {_shape(s.input_shape)} -> output {_shape(s.output_shape)}", rule,
            line(header), rule, *(line(r) for r in rows[1:]), rule]  # fmt: skip
     out += [
-        f"Total params: {s.total_params:,}",
-        f"Trainable params: {s.trainable_params:,}",
-        f"Non-trainable params: {s.non_trainable_params:,}",
+        f"Total params: {s.total_params:,} (trainable + non-trainable)",
+        f"Trainable params: {s.trainable_params:,} (what the optimiser updates; the count "
+        "`cnnlab models` lists)",
+        f"Non-trainable params: {s.non_trainable_params:,}" + _non_trainable_parts(s),
     ]
     if s.aux_params:
         out.append(
@@ -88,6 +89,16 @@ def format_table(s: ModelSummary) -> str:
     return "\n".join(out)
 
 
+def _non_trainable_parts(s: ModelSummary) -> str:
+    """What the non-trainable count is made of: BatchNorm running statistics, frozen weights."""
+    parts = []
+    if s.buffer_params:
+        parts.append(f"BatchNorm running mean and variance: {s.buffer_params:,}")
+    if s.frozen_params:
+        parts.append(f"frozen parameters: {s.frozen_params:,}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def format_explain(s: ModelSummary) -> str:
     """For every layer with windows or weights: its output-size and parameter arithmetic."""
     out = [f"{s.model}  input {_shape(s.input_shape)}"]
@@ -101,9 +112,17 @@ def format_explain(s: ModelSummary) -> str:
     return "\n".join(out)
 
 
+#: Under ``cnnlab models``: why its counts differ from ``summary``'s "Total params".
+MODELS_NOTE = (
+    "Trainable params: the weights an optimiser updates. `cnnlab summary` also counts "
+    "BatchNorm's running mean and variance (non-trainable), so its Total params is larger for "
+    "models with BatchNorm."
+)
+
+
 def format_models(rows: list[dict[str, Any]]) -> str:
     """The ``cnnlab models`` table from :func:`cnnlab.analysis.summary.model_overview` rows."""
-    header = ["Model", "Input", "Classes", "Params", "MACs", "Description"]
+    header = ["Model", "Input", "Classes", "Trainable params", "MACs", "Description"]
     table = [header] + [
         [r["name"], _shape(r["default_input"]), str(r["num_classes"]), f"{r['params']:,}",
          f"{r['macs']:,}", r["description"]]

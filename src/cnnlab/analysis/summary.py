@@ -20,6 +20,7 @@ from cnnlab.analysis.trace import (
     InputMismatchError,
     InputTooSmallError,
     ModuleCall,
+    OpCall,
     Trace,
     trace,
 )
@@ -36,32 +37,77 @@ def _is_row(call: ModuleCall) -> bool:
     return not any(True for _ in m.children()) or has_own or call.macs > 0 or bool(call.windows)
 
 
-def _aggregate(model: nn.Module, name: str, t: Trace) -> ModelSummary:
+def _in_order(t: Trace) -> list[ModuleCall | OpCall]:
+    """Module calls and branch joins in the order they ran (joins after the calls before them)."""
+    entries: list[ModuleCall | OpCall] = []
+    ops = iter(t.ops)
+    op = next(ops, None)
+    for i, call in enumerate(t.calls):
+        while op is not None and op.position <= i:
+            entries.append(op)
+            op = next(ops, None)
+        entries.append(call)
+    entries.extend([op] if op is not None else [])
+    entries.extend(ops)
+    return entries
+
+
+def _op_row(op: OpCall) -> LayerInfo:
+    return LayerInfo(op.name, op.op, op.depth, op.output_shape, 0, 0, 0, op.field, op.output_bytes)
+
+
+def _aggregate(model: nn.Module, name: str, t: Trace, depth: int | None = None) -> ModelSummary:
+    """Rows and totals. With ``depth``, modules nested deeper than ``depth`` are folded into
+    their ancestor at ``depth``, which becomes a row with their parameters, MACs and window
+    arithmetic (torchinfo's ``depth``); the totals are the same at every depth."""
     seen: set[int] = set()
     layers: list[LayerInfo] = []
-    trainable = non_trainable = nbytes = 0
-    for call in t.calls:
+    group: LayerInfo | None = None  # the row at the depth limit that deeper calls fold into
+    trainable = non_trainable = buffers = nbytes = activations = 0
+    for entry in _in_order(t):
+        folded = depth is not None and entry.depth > depth
+        if isinstance(entry, OpCall):
+            activations += entry.output_bytes
+            if not folded:
+                layers.append(_op_row(entry))
+                group = None
+            continue
+        call = entry
         count = own_params(call.module, seen)
         trainable += count.trainable
         non_trainable += count.non_trainable
+        buffers += count.buffers
         nbytes += count.nbytes
-        if not _is_row(call):
+        arithmetic = [line for w in call.windows for line in w.explain()]
+        activations += call.output_bytes if _is_row(call) else 0
+        if folded:
+            if group is not None:
+                group.trainable_params += count.trainable
+                group.non_trainable_params += count.non_trainable
+                group.macs += call.macs
+                group.size_arithmetic += [f"{call.name}: {line}" for line in arithmetic]
             continue
-        layers.append(
-            LayerInfo(
-                name=call.name or name,
-                type=type(call.module).__name__,
-                depth=call.depth,
-                output_shape=call.output_shape,
-                trainable_params=count.trainable,
-                non_trainable_params=count.non_trainable,
-                macs=call.macs,
-                field=call.field,
-                activation_bytes=call.output_bytes,
-                size_arithmetic=[line for w in call.windows for line in w.explain()],
-                param_arithmetic=param_arithmetic(call.module) if call.first else None,
-            )
+        at_limit = depth is not None and call.depth == depth and bool(call.name)
+        if not (_is_row(call) or at_limit):
+            group = None
+            continue
+        layer = LayerInfo(
+            name=call.name or name,
+            type=type(call.module).__name__,
+            depth=call.depth,
+            output_shape=call.output_shape,
+            trainable_params=count.trainable,
+            non_trainable_params=count.non_trainable,
+            macs=call.macs,
+            field=call.field,
+            activation_bytes=call.output_bytes,
+            size_arithmetic=arithmetic,
+            param_arithmetic=param_arithmetic(call.module) if call.first else None,
         )
+        layers.append(layer)
+        group = layer if at_limit else None
+        if at_limit and any(True for _ in call.module.children()):
+            layer.param_arithmetic = None  # a folded container: its children's sums
     executed = t.executed
     aux = 0
     aux_modules: list[str] = []
@@ -83,6 +129,9 @@ def _aggregate(model: nn.Module, name: str, t: Trace) -> ModelSummary:
         param_bytes=nbytes,
         aux_params=aux,
         aux_modules=aux_modules,
+        buffer_params=buffers,
+        depth=depth,
+        activation_total=activations,
     )
 
 
@@ -148,9 +197,13 @@ def summary(
     model: nn.Module | str,
     input_shape: Sequence[int] | str | None = None,
     num_classes: int | None = None,
+    max_depth: int | None = None,
     **model_kwargs: Any,
 ) -> ModelSummary:
     """Summarise a model: per-layer output shapes, parameters, MACs and receptive fields.
+
+    Rows are the layers with weights or windows, and the torch calls that join branches
+    (Inception's ``torch.cat``, the residual addition), in the order they run.
 
     Args:
         model: a registered name, ``path/to/file.py:callable`` or an ``nn.Module``. A name is
@@ -158,6 +211,9 @@ def summary(
         input_shape: ``(C, H, W)`` or ``"C,H,W"``; defaults to the model's default input. For a
             registered name, ``C`` also sets the model's ``in_channels``.
         num_classes: classes of the classifier (names and file models that accept it).
+        max_depth: show modules down to this nesting depth (1: the model's children); deeper
+            ones are folded into their ancestor's row (torchinfo's ``depth``; ``cnnlab summary
+            --depth``). None: every layer. (``depth`` itself would be a model option.)
         **model_kwargs: options of a registered model.
 
     Raises:
@@ -167,11 +223,13 @@ def summary(
     """
     if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) < 1):
         raise ConfigError(expected("a positive number of classes", num_classes=num_classes))
+    if max_depth is not None and (isinstance(max_depth, bool) or int(max_depth) < 1):
+        raise ConfigError(expected("a depth of at least 1", depth=max_depth))
     shape = parse_input_shape(input_shape) if input_shape is not None else None
     in_channels = shape[0] if shape is not None and not isinstance(model, nn.Module) else None
     module, name, default = resolve_model(model, num_classes, in_channels, **model_kwargs)
     shape = _validated_shape(shape, default)
-    return _aggregate(module, name, _trace_checked(module, name, shape, default))
+    return _aggregate(module, name, _trace_checked(module, name, shape, default), max_depth)
 
 
 def check_input(
@@ -218,7 +276,11 @@ def receptive_fields(model: nn.Module, input_shape: Sequence[int] | str) -> dict
 
 def model_overview(pattern: str = "*") -> list[dict[str, Any]]:
     """One row per registered model for ``cnnlab models``: name, default input, classes,
-    parameters (trainable, in inference), MACs at the default input, description."""
+    parameters, MACs at the default input, description.
+
+    ``params`` (and ``trainable_params``) counts the trainable parameters of the layers that
+    run in inference; ``total_params`` adds the non-trainable ones, BatchNorm's running mean
+    and variance: that total is ``summary``'s "Total params"."""
     rows = []
     for name in list_models(pattern):
         entry = get_model_entry(name)
@@ -229,6 +291,8 @@ def model_overview(pattern: str = "*") -> list[dict[str, Any]]:
                 "default_input": list(entry.default_input),
                 "num_classes": entry.default_num_classes,
                 "params": s.trainable_params,
+                "trainable_params": s.trainable_params,
+                "total_params": s.total_params,
                 "macs": s.macs,
                 "description": entry.description,
             }

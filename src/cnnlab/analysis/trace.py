@@ -8,8 +8,10 @@ real image. Module hooks keep a stack of the module calls in progress; a
 ``TorchFunctionMode`` sees every torch function the forward calls and charges it to the module
 on top of the stack: its MACs (:mod:`cnnlab.analysis.flops`), its window geometry for
 ``--explain`` and the input-size check (:mod:`cnnlab.shapes`), and the receptive field
-of its outputs (:mod:`cnnlab.analysis.receptive_field`). Hooks are always removed and the
-train/eval flags of every submodule restored, whatever happens.
+of its outputs (:mod:`cnnlab.analysis.receptive_field`). The torch calls that join branches
+between layers, ``torch.cat`` (Inception's concatenation) and the addition of two feature maps
+(a residual connection, ``out += identity``), are recorded as :class:`OpCall` rows of their own.
+Hooks are always removed and the train/eval flags of every submodule restored, whatever happens.
 """
 
 from __future__ import annotations
@@ -71,6 +73,45 @@ class ModuleCall:
     field: Field | None = None
 
 
+#: Torch functions shown as rows of their own: joining branches (``torch.cat``) and adding two
+#: feature maps of the same shape (residual connections: ``+``, ``+=``, ``torch.add``).
+JOINS: dict[Callable[..., Any], str] = {
+    torch.cat: "cat",
+    torch.concat: "cat",
+    torch.concatenate: "cat",
+    torch.add: "add",
+    torch.Tensor.add: "add",
+    torch.Tensor.add_: "add",
+    torch.Tensor.__add__: "add",
+    torch.Tensor.__radd__: "add",
+    torch.Tensor.__iadd__: "add",
+}
+
+
+@dataclass
+class OpCall:
+    """A branch-joining torch call made by a module's forward (see :data:`JOINS`).
+
+    Attributes:
+        name: the calling module's name and the op, e.g. ``inception3a.cat``, ``layer1.0.add``
+            (numbered ``add_1``, ... when a module makes several).
+        op: ``"cat"`` or ``"add"``.
+        depth: one below the calling module.
+        position: the number of module calls started before it (orders it among them).
+        output_shape: shape of its output, batch dimension dropped.
+        output_bytes: memory of that output for one sample.
+        field: receptive field of that output, None when unknown.
+    """
+
+    name: str
+    op: str
+    depth: int
+    position: int
+    output_shape: tuple[int, ...]
+    output_bytes: int
+    field: Field | None = None
+
+
 @dataclass
 class Trace:
     """Everything the pass recorded, calls in the order they started."""
@@ -78,6 +119,7 @@ class Trace:
     input_shape: tuple[int, ...]
     calls: list[ModuleCall]
     output_shape: tuple[int, ...] | None
+    ops: list[OpCall] = field(default_factory=list)
 
     @property
     def executed(self) -> set[str]:
@@ -103,9 +145,16 @@ def _where(call: ModuleCall | None) -> str:
 
 
 class _Tracer(FunctionWatcher):
-    def __init__(self, stack: list[ModuleCall], fields: FieldTracker) -> None:
+    def __init__(
+        self,
+        stack: list[ModuleCall],
+        fields: FieldTracker,
+        calls: list[ModuleCall] | None = None,
+        ops: list[OpCall] | None = None,
+    ) -> None:
         super().__init__()
         self.stack, self.fields = stack, fields
+        self.calls, self.ops = calls if calls is not None else [], ops
 
     def handle(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -127,7 +176,44 @@ class _Tracer(FunctionWatcher):
         if owner is not None:
             owner.macs += macs_of(func, args, kwargs, out)
         self.fields.update(func, args, kwargs, out, window)
+        if self.ops is not None and owner is not None and _joins(func, args, kwargs, out):
+            self._record_join(owner, JOINS[func], out)
         return out
+
+    def _record_join(self, owner: ModuleCall, op: str, out: torch.Tensor) -> None:
+        prefix = f"{owner.name}." if owner.name else ""
+        taken = sum(o.name.startswith(f"{prefix}{op}") for o in self.ops or [])
+        name = f"{prefix}{op}" + (f"_{taken}" if taken else "")
+        shape = tuple(out.shape[1:])
+        self.ops.append(  # type: ignore[union-attr]
+            OpCall(
+                name,
+                op,
+                owner.depth + 1,
+                len(self.calls),
+                shape,
+                math.prod(shape) * out.element_size(),
+                self.fields.get(out),
+            )
+        )
+
+
+def _joins(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any
+) -> bool:
+    """Whether a call joins branches: ``torch.cat`` of feature maps, or the sum of two tensors
+    of the same shape (not a bias or a scalar added)."""
+    op = JOINS.get(func)
+    if op is None or not isinstance(out, torch.Tensor) or out.dim() < 2:
+        return False
+    if op == "cat":
+        return True
+    other = args[1] if len(args) > 1 else kwargs.get("other")
+    return (
+        isinstance(args[0], torch.Tensor)
+        and isinstance(other, torch.Tensor)
+        and args[0].shape == other.shape
+    )
 
 
 def _check_linear(owner: ModuleCall | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -166,6 +252,7 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
 def _pass(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> Trace:
     stack: list[ModuleCall] = []
     calls: list[ModuleCall] = []
+    ops: list[OpCall] = []
     fields = FieldTracker()
     counted: set[int] = set()
     names = {id(m): name for name, m in model.named_modules(remove_duplicate=False)}
@@ -196,7 +283,7 @@ def _pass(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> Trace:
         for m in model.modules():
             handles.append(m.register_forward_pre_hook(pre_hook))
             handles.append(m.register_forward_hook(post_hook))
-        with eval_mode(model), torch.no_grad(), _Tracer(stack, fields):
+        with eval_mode(model), torch.no_grad(), _Tracer(stack, fields, calls, ops):
             try:
                 out = model(x)
             except ModelError:
@@ -209,7 +296,8 @@ def _pass(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> Trace:
         for h in handles:
             h.remove()
     t = _first_tensor(out)
-    return Trace(tuple(input_shape), calls, tuple(t.shape[1:]) if t is not None else None)
+    output = tuple(t.shape[1:]) if t is not None else None
+    return Trace(tuple(input_shape), calls, output, ops)
 
 
 class _ForwardError(ModelError):

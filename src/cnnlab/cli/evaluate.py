@@ -64,7 +64,19 @@ def add_parser(subparsers: Any) -> None:
 
     p = subparsers.add_parser("predict", parents=[JSON, INVERT], help="classify image files")
     p.add_argument("run", help=ONNX_RUN_HELP)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or BMP files")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="PNG, JPEG or BMP files, or folders (each folder's images, sorted by name)",
+    )
+    p.add_argument(
+        "--no-invert",
+        dest="no_invert",
+        action="store_true",
+        help="never invert: keep light-background pictures as they are (default for "
+        "single-channel runs trained on dark backgrounds: invert them, and say so)",
+    )
     p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes listed per image")
     p.add_argument("--input", metavar="C,H,W", help="an .onnx file without cnnlab metadata")
     p.add_argument("--classes", metavar="NAMES", help="the same: class names, comma-separated")
@@ -126,6 +138,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    import sys
+
+    from cnnlab.errors import ConfigError
     from cnnlab.evaluation.predict import predict
     from cnnlab.export.runtime import load_onnx_run
     from cnnlab.shapes import parse_input_shape
@@ -134,8 +149,13 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.input or args.classes:  # an ONNX file without cnnlab metadata (cnnlab.export)
         shape = parse_input_shape(args.input) if args.input else None
         run = load_onnx_run(args.run, input_shape=shape, classes=args.classes)
+    if args.invert and args.no_invert:
+        raise ConfigError("expected at most one of --invert and --no-invert, received both")
+    invert = True if args.invert else False if args.no_invert else None
     budget = {} if args.max_megapixels is None else {"max_megapixels": args.max_megapixels}
-    predictions = predict(run, args.images, top_k=args.top_k, invert=args.invert, **budget)
+    predictions = predict(run, args.images, top_k=args.top_k, invert=invert, **budget)
+    for note in dict.fromkeys(n for p in predictions for n in p.notes):  # each note once
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         emit_json([p.to_dict() for p in predictions])
     else:

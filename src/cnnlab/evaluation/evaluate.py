@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ from cnnlab.evaluation.metrics import (
     top_k_accuracy,
     worst_mistakes,
 )
-from cnnlab.evaluation.tta import crop_size_for, tta_log_probabilities, tta_views
+from cnnlab.evaluation.tta import (
+    TTAWarning,
+    crop_size_for,
+    label_warning,
+    tta_log_probabilities,
+    tta_views,
+)
 from cnnlab.export.runtime import is_onnx_path, load_onnx_run
 from cnnlab.inference import compute_logits
 from cnnlab.runs import Run, as_run
@@ -231,6 +238,9 @@ def evaluate_split(
         ).log_softmax(1)
         log_probs, tta_info = single, None
     else:
+        reason = label_warning(tta, run.classes, run.preprocessing.channels)
+        if reason is not None:
+            warnings.warn(reason, TTAWarning, stacklevel=2)
         views = tta_views(tta, run.preprocessing, crop)
         single, log_probs = shared.gather_rows(
             dataset,

@@ -9,6 +9,11 @@ Modes:
 - ``5crop``: the centre and four corner crops (seed 002's multi-crop testing);
 - ``10crop``: the five crops of the image and of its mirror image (10 views).
 
+A view helps only if it keeps the label. Mirroring does for photos of objects, not for digits
+(a mirrored 2, 3 or 7 is no digit; on MNIST ``flip`` lowers LeNet-5's accuracy):
+:func:`label_warning` says so for ``flip`` and ``10crop`` on digit runs and recommends
+``shift``, which keeps every digit's label.
+
 Where crops come from. Crops are cut from the *canvas*: the image as the network sees it before
 normalisation, i.e. the stored image zero-padded to the network input by the run's
 :class:`~cnnlab.data.preprocess.Preprocessing` (stored 256x256 for a 224 network stays 256x256;
@@ -31,14 +36,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.data.dataset import ImageSplit
+from cnnlab.data.digits import is_digit_run
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import ConfigError
 from cnnlab.inference import compute_logits, image_batches, inference_batch_size
 
 TTA_MODES = ("none", "flip", "shift", "5crop", "10crop")
 CROP_MODES = ("5crop", "10crop")
+#: Modes with mirrored views.
+MIRROR_MODES = ("flip", "10crop")
 
 View = Callable[[torch.Tensor], torch.Tensor]
+
+
+class TTAWarning(UserWarning):
+    """A TTA mode whose views may change the label of this data (e.g. mirrored digits)."""
 
 
 def _pad_centred(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -111,6 +123,19 @@ def crop_size_for(
             "back to the network input)"
         )
     return size  # type: ignore[return-value]
+
+
+def label_warning(mode: str, classes: tuple[str, ...] | list[str], channels: int) -> str | None:
+    """Why ``mode``'s views may change the label for this data (None when they do not): mirror
+    views on a digit run (grey-scale images of digits, see
+    :func:`~cnnlab.data.digits.is_digit_run`)."""
+    if mode not in MIRROR_MODES or not is_digit_run(classes, channels):
+        return None
+    return (
+        f"tta={mode} averages mirrored views, and a mirrored digit is not the same digit (a "
+        "mirrored 2, 3 or 7 is no digit), so TTA accuracy usually falls on digits; use "
+        "--tta shift (small shifts keep every digit's label)"
+    )
 
 
 def tta_views(mode: str, preprocessing: Preprocessing, crop: tuple[int, int] | None) -> list[View]:

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnlab.data.digits import centre_digit
 from cnnlab.data.images import RESAMPLE
+from cnnlab.data.prepare_picture import PictureOptions
 from cnnlab.errors import CnnlabError, ConfigError, DataError
-from cnnlab.explore.digits import centre_digit
 from cnnlab.explore.encoding import float32_b64, uint8_b64
 from cnnlab.explore.inputs import (
     Drawing,
@@ -28,6 +29,7 @@ from cnnlab.explore.inputs import (
     Pixels,
     Transform,
     decode_upload,
+    prepare_upload,
     refused,
 )
 from cnnlab.explore.layers import LayerRow, capture, layer_rows
@@ -50,8 +52,6 @@ DEFAULT_MAX_CHANNELS = 64
 LIVE_MAPS_MACS = 200_000_000
 #: The image as it is: no shift, rotation or scaling.
 NO_TRANSFORM = Transform()
-#: An upload decoded for MNIST-style centring is first read at this multiple of the stored size.
-CENTRE_UPLOAD_SCALE = 4
 
 
 @dataclass
@@ -269,19 +269,16 @@ class Explorer:
     def upload(self, data: bytes, invert: bool = False, centre: bool = False) -> dict[str, Any]:
         """Decode an uploaded image file to the run's stored size (see
         :func:`~cnnlab.explore.inputs.decode_upload`); ``centre`` gives a digit run's upload
-        MNIST's centring (:func:`~cnnlab.explore.digits.centre_digit`), like a drawing.
+        MNIST's centring, exactly as ``cnnlab predict`` prepares it
+        (:func:`~cnnlab.explore.inputs.prepare_upload`).
 
         Returns:
             ``{"shape": [C, H, W], "data": base64 uint8}``, ready to send back as pixels.
         """
         prep = self.target.preprocessing
-        if centre and self.target.digits:
-            big = (
-                prep.image_size[0] * CENTRE_UPLOAD_SCALE,
-                prep.image_size[1] * CENTRE_UPLOAD_SCALE,
-            )
-            ink = decode_upload(data, 1, big, invert)[0].numpy()
-            image = torch.from_numpy(centre_digit(ink, prep.image_size))[None]
+        if centre and self.target.digits:  # as cnnlab predict prepares a digit picture
+            options = PictureOptions(1, prep.image_size, digits=True, invert=invert)
+            image = prepare_upload(data, options)
         else:
             image = decode_upload(data, prep.channels, prep.image_size, invert)
         return {"shape": list(image.shape), "data": uint8_b64(image)}

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from cnnlab.data.augment import affine_grid
 from cnnlab.data.images import load_image
+from cnnlab.data.prepare_picture import PictureOptions, prepare_picture
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.explore.encoding import decode_b64
 
@@ -216,6 +217,28 @@ def parse_input(value: Any) -> InputSpec:
     if kind == "example":
         return Example(whole(body, "index", 0))
     raise refused("input.kind drawing, pixels or example", kind=kind)
+
+
+def prepare_upload(data: bytes, options: PictureOptions) -> torch.Tensor:
+    """Prepare an uploaded image file exactly as ``cnnlab predict`` prepares a picture
+    (:func:`cnnlab.data.prepare_picture.prepare_picture`: aspect kept, MNIST centring for
+    digit runs).
+
+    Shape:
+        ``bytes -> (channels, H, W)`` uint8, ``(H, W) = options.size``.
+
+    Raises:
+        DataError: not a PNG, JPEG or BMP image, or one that cannot be decoded.
+    """
+    handle, name = tempfile.mkstemp(prefix="cnnlab-upload-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        return prepare_picture(name, options).image
+    except DataError as exc:  # name the upload, not the temporary file
+        raise DataError(str(exc).replace(name, "the uploaded file")) from None
+    finally:
+        os.unlink(name)
 
 
 def decode_upload(

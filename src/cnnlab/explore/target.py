@@ -9,14 +9,11 @@ import torch
 from torch import nn
 
 from cnnlab.analysis import check_input, is_file_spec, load_model_from_file
+from cnnlab.data.digits import is_digit_run
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import ConfigError, expected
 from cnnlab.models import create_model
 from cnnlab.runs import Run, is_run_or_checkpoint, load_run
-
-#: Class names of a digit classifier; with one input channel they make a run a "digit run",
-#: whose drawings get MNIST's preprocessing (:mod:`cnnlab.explore.digits`).
-DIGITS = tuple(str(d) for d in range(10))
 
 
 @dataclass
@@ -48,7 +45,7 @@ class Target:
     @property
     def digits(self) -> bool:
         """Whether drawings get MNIST-style preprocessing: grey-scale images of the ten digits."""
-        return self.classes == DIGITS and self.preprocessing.channels == 1
+        return is_digit_run(self.classes, self.preprocessing.channels)
 
     @property
     def trained(self) -> bool:
