@@ -130,7 +130,7 @@ def remove_orphaned_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
             except OSError:
                 continue
         else:
-            orphan = match["host"] == host and not _alive(int(match["pid"]))
+            orphan = match["host"] == host and not process_alive(int(match["pid"]))
         if orphan:
             try:
                 os.unlink(entry.path)
@@ -140,7 +140,8 @@ def remove_orphaned_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

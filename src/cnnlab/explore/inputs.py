@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -230,15 +231,7 @@ def prepare_upload(data: bytes, options: PictureOptions) -> torch.Tensor:
     Raises:
         DataError: not a PNG, JPEG or BMP image, or one that cannot be decoded.
     """
-    handle, name = tempfile.mkstemp(prefix="cnnlab-upload-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        return prepare_picture(name, options).image
-    except DataError as exc:  # name the upload, not the temporary file
-        raise DataError(str(exc).replace(name, "the uploaded file")) from None
-    finally:
-        os.unlink(name)
+    return _from_upload(data, lambda name: prepare_picture(name, options).image)
 
 
 def decode_upload(
@@ -253,12 +246,18 @@ def decode_upload(
     Raises:
         DataError: not a PNG, JPEG or BMP image, or one that cannot be decoded.
     """
+    return _from_upload(data, lambda name: load_image(name, channels, size, invert))
+
+
+def _from_upload(data: bytes, decode: Callable[[str], torch.Tensor]) -> torch.Tensor:
+    """``decode`` applied to ``data`` saved as a temporary file (the guarded decoder reads
+    files), whose errors name the upload, not the temporary file."""
     handle, name = tempfile.mkstemp(prefix="cnnlab-upload-")
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
-        return load_image(name, channels, size, invert)
-    except DataError as exc:  # name the upload, not the temporary file
+        return decode(name)
+    except DataError as exc:
         raise DataError(str(exc).replace(name, "the uploaded file")) from None
     finally:
         os.unlink(name)

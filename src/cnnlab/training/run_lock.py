@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cnnlab.errors import ConfigError
+from cnnlab.fileio import process_alive
 
 LOCK_FILE = ".cnnlab-lock"
 POLL_SECONDS = 0.05
@@ -176,7 +177,7 @@ def holder_of(lock_path: Path) -> Holder | None:
         if record is not None:
             if kernel_pid is not None and record.pid == kernel_pid:
                 return record
-            if kernel_pid is None and record.host == host and _alive(record.pid):
+            if kernel_pid is None and record.host == host and process_alive(record.pid):
                 return record
         time.sleep(POLL_SECONDS / 5)
     if kernel_pid is not None:
@@ -206,16 +207,6 @@ def _flock_owner(dev: int, ino: int) -> int | None:
             with contextlib.suppress(ValueError):
                 return int(parts[4])
     return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _command_of(pid: int) -> str:
