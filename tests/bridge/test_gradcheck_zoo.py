@@ -26,8 +26,8 @@ SEEDS = range(5)
 #: Input side per model: the smallest the stem takes (alexnet 63, nin 39, airbench 25, VGG 32),
 #: the fixed size of the LeNets, mnistnet and the Keras baseline, 16 for GoogLeNet and the
 #: ImageNet ResNets (1x1 maps in their last stages), 8 for the CIFAR ResNets. ResNet-18 at 16x16
-#: with 2 images fails on seed 0 (BatchNorm over two values: gradients of 7e3, where a 1e-6 step is no longer
-#: small); at 32x32 with 4 images it passes.
+#: with 2 images fails on seed 0 (BatchNorm over two values: gradients of 7e3, where a 1e-6
+#: step is no longer small); at 32x32 with 4 images it passes.
 SIDE = {
     "airbench94": 25, "alexnet": 63, "baseline": 32, "googlenet": 16, "lenet5": 32,
     "lenet5-paddle": 28, "mnistnet": 28, "nin": 39, "resnet18": 32, "resnet34": 16, "resnet50": 16,
