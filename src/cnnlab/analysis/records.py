@@ -58,6 +58,11 @@ class LayerInfo:
     def params(self) -> int:
         return self.trainable_params + self.non_trainable_params
 
+    @property
+    def joins_branches(self) -> bool:
+        """A row of a torch call that joins branches (``cat``, ``add``), not of a module."""
+        return self.type in JOIN_TYPES
+
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The row of ``--json``; with ``explain`` also its size and parameter arithmetic."""
         f = self.field
@@ -78,6 +83,10 @@ class LayerInfo:
             row["size_arithmetic"] = list(self.size_arithmetic)
             row["param_arithmetic"] = self.param_arithmetic
         return row
+
+
+#: The ``type`` of a row made by a branch-joining torch call (:mod:`cnnlab.analysis.trace`).
+JOIN_TYPES = ("cat", "add")
 
 
 @dataclass(repr=False)
@@ -127,6 +136,11 @@ class ModelSummary:
         if self.activation_total is not None:
             return self.activation_total
         return sum(layer.activation_bytes for layer in self.layers)
+
+    @property
+    def joins_branches(self) -> bool:
+        """A row of a torch call that joins branches (``cat``, ``add``), not of a module."""
+        return self.type in JOIN_TYPES
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """The ``--json`` document (DESIGN.md's keys plus memory, output shape and aux info);

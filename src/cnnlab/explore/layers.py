@@ -94,12 +94,15 @@ class LayerRow:
 
 
 def layer_rows(model: nn.Module, input_shape: Sequence[int]) -> tuple[ModelSummary, list[LayerRow]]:
-    """The model's summary and its rows bound to modules, in the summary's order.
+    """The model's summary and its rows bound to modules, in the summary's order (the
+    summary's rows of branch-joining calls are left out: the page draws joins from
+    :mod:`cnnlab.explore.structure`).
 
     Raises:
         ModelError: the model cannot take inputs of ``input_shape``.
     """
     result = summary(model, tuple(input_shape))
+    result.layers = [info for info in result.layers if not info.joins_branches]
     modules = dict(model.named_modules())
     calls: dict[int, int] = {}
     rows = []
