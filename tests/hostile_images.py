@@ -140,7 +140,7 @@ def write_hostile_files(folder: Path, digit: np.ndarray) -> list[tuple[Path, str
     os.symlink(good, folder / "link.png")
     written.append((folder / "link.png", "ok"))
     (folder / "folder.png").mkdir()
-    written.append((folder / "folder.png", "a directory"))
+    written.append((folder / "folder.png", "(none in it)"))  # predict reads a folder's images
     os.mkfifo(folder / "fifo.png")
     written.append((folder / "fifo.png", "a FIFO"))
     os.symlink(folder / "gone.png", folder / "dangling.png")

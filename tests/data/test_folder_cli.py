@@ -115,7 +115,7 @@ def test_explicit_size_channels_and_strict(digit_folder, tmp_path, capsys):
     )
     assert status == 0, err
     assert "cnnlab: warning: skipped 1 file(s)" in err and "broken.png" in err
-    assert err.count("cnnlab: warning:") == 1, err  # loaded to train, then to test: once
+    assert err.count("cnnlab: warning: skipped") == 1, err  # loaded to train, then to test: once
     saved = json.loads((tmp_path / "rgb" / "config.json").read_text())
     assert saved["meta"]["input_shape"] == [3, 32, 32]  # 28 x 28 RGB, padded for LeNet-5
     assert saved["config"]["image_size"] == [28, 28] and saved["config"]["channels"] == 3

@@ -107,6 +107,11 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("cnnlab export runs/lenet5 --output lenet5.onnx", "a verified ONNX file"),
         ("cnnlab export resnet18 --output r18.onnx --input 3,224,224", "an untrained model"),
     ),
+    "recipes": (
+        ("cnnlab recipes", "every named recipe, as the train command it amounts to"),
+        ("cnnlab recipes mnist-fast", "one recipe: its options, source and measurements"),
+        ("cnnlab recipes --json", "all of them as JSON (then: cnnlab train --recipe NAME)"),
+    ),
     "explore": (
         ("cnnlab explore runs/lenet5", "a local page: draw a digit, watch every layer"),
         ("cnnlab explore runs/lenet5 --port 8765 --no-browser", "on a fixed port"),

@@ -80,13 +80,18 @@ def load_image(
     return 255 - tensor if invert else tensor
 
 
-def image_size(path: str | Path, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> tuple[int, int]:
-    """``(H, W)`` of an image file as it is shown (EXIF orientation applied), from its header.
+def image_size(
+    path: str | Path,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    target: tuple[int, int] | None = None,
+) -> tuple[int, int]:
+    """``(H, W)`` of an image file as it is shown (EXIF orientation applied), from its header;
+    with ``target`` (``(W, H)``, see :func:`open_image`), the size a JPEG decodes at for it.
 
     Raises:
         DataError: as :func:`load_image`.
     """
-    with open_image(Path(path), max_megapixels) as image:
+    with open_image(Path(path), max_megapixels, target) as image:
         width, height = image.size
         orientation = image.getexif().get(0x0112, 1)  # 5 to 8: rotated by 90 or 270 degrees
     return (width, height) if orientation in (5, 6, 7, 8) else (height, width)

@@ -116,8 +116,9 @@ def _decode(path: str | Path, options: PictureOptions) -> np.ndarray:
     """The picture at its own size (EXIF orientation applied), its long side capped at
     :data:`DECODE_SIDE` (or 4x the run's images: a JPEG is then decoded at a reduced scale),
     ``(C, h, w)`` uint8. Both reads go through the guarded decoder."""
-    h, w = image_size(path, options.max_megapixels)
-    scale = min(1.0, max(DECODE_SIDE, 4 * max(options.size)) / max(h, w))
+    side = max(DECODE_SIDE, 4 * max(options.size))
+    h, w = image_size(path, options.max_megapixels, target=(side, side))  # JPEG: reduced
+    scale = min(1.0, side / max(h, w))
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
     return load_image(path, options.channels, size, max_megapixels=options.max_megapixels).numpy()
 
