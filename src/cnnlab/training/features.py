@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,17 @@ class _Backbone(nn.Module):
 
 
 class _AsIs:
-    """The preprocessing of cached features: none (they are model input already)."""
+    """The preprocessing of cached features: none (they are model input already).
+
+    ``channels`` and ``input_size`` describe one feature set as a ``(C, H, W)`` input (a flat
+    vector of ``D`` values as ``1 x 1 x D``), which sizes inference batches
+    (:func:`cnnlab.inference.inference_batch_size`).
+    """
+
+    def __init__(self, feature_shape: tuple[int, ...]) -> None:
+        values = math.prod(feature_shape)
+        self.channels = feature_shape[0] if len(feature_shape) == 3 else 1
+        self.input_size = (1, values // self.channels)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -199,4 +210,5 @@ def feature_training(
                 flush=True,
             )
     config = dataclasses.replace(config, channels_last=False)  # features are not images
-    return HeadOnFeatures(net), FeatureSplits(sets["train"], sets["val"]), _AsIs(), config
+    as_is = _AsIs(tuple(sets["train"].images.shape[1:]))
+    return HeadOnFeatures(net), FeatureSplits(sets["train"], sets["val"]), as_is, config
