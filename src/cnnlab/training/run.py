@@ -472,7 +472,8 @@ def _use_threads(
     verbose: bool,
 ) -> None:
     """Set torch's thread count for training: ``threads`` when given; else, for one process on
-    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free (logged)."""
+    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free (logged when
+    that is fewer than all)."""
     if threads is not None:
         torch.set_num_threads(check_threads(threads))
         return
@@ -480,7 +481,7 @@ def _use_threads(
         return  # several processes share the cores as the launcher said; the user chose
     choice = choose_threads(started)
     torch.set_num_threads(choice.threads)
-    if verbose:
+    if verbose and choice.threads < choice.cores:  # other processes keep cores busy: say so
         _stderr(choice.describe())
 
 
