@@ -11,7 +11,7 @@ changed; the probe only watches, and writes ``RECORD_DIR/rank-R.json`` with
 - ``batches``: ``[epoch, position, [example indices]]`` of every training step of this rank,
 - ``decoded``: the image files this rank decoded (streamed folders),
 - ``written``: every path this rank opened for writing, renamed to or created (Python's
-  audit events ``open``, ``os.rename`` and ``os.mkdir``),
+  audit events ``open``, ``os.rename``, ``os.link`` and ``os.mkdir``),
 - ``outputs``: what each command printed on stdout, and ``status``: its exit status.
 """
 
@@ -38,7 +38,7 @@ def _record_writes(written: list[str]) -> None:
             mode, flags = args[1], args[2]
             if (mode and any(c in mode for c in "wax+")) or (not mode and flags & WRITE_FLAGS):
                 written.append(os.fspath(args[0]))
-        elif event == "os.rename":
+        elif event in ("os.rename", "os.link"):  # os.link: config.json, created exclusively
             written.append(os.fspath(args[1]))
         elif event == "os.mkdir":
             written.append(os.fspath(args[0]))
