@@ -430,20 +430,19 @@ def _where_it_continues(
             f"{run_dir} is finished: {done} of {total} epochs trained, nothing to resume "
             "(a longer run needs --epochs with a step or constant schedule)"
         )
-    restart = (
-        f"restart {dist.restart_count} of the {dist.world_size} processes: "
-        if dist.restart_count
-        else ""
-    )
-    if not restored:
-        return f"{restart}resuming {run_dir}: no checkpoint yet, training starts from the beginning"
     saved_at = position(done, trainer.batches_done)
-    return (
-        f"{restart}resuming {run_dir} from its checkpoint at {saved_at}: continuing"
-        f" at epoch {done + 1} step {trainer.batches_done + 1} of "
-        f"{trainer.steps_per_epoch} (global step {trainer.global_step + 1} of "
-        f"{total * trainer.steps_per_epoch})"
+    at = (
+        f"epoch {done + 1} step {trainer.batches_done + 1} of {trainer.steps_per_epoch} "
+        f"(global step {trainer.global_step + 1} of {total * trainer.steps_per_epoch})"
     )
+    if dist.restart_count:  # torchrun restarted the group after a process died
+        restart = f"restart {dist.restart_count} of the {dist.world_size} processes"
+        if not restored:
+            return f"{restart}: continuing {run_dir} from the beginning (no checkpoint yet)"
+        return f"{restart}: continuing {run_dir} from its checkpoint at {saved_at}, at {at}"
+    if not restored:
+        return f"resuming {run_dir}: no checkpoint yet, training starts from the beginning"
+    return f"resuming {run_dir} from its checkpoint at {saved_at}: continuing at {at}"
 
 
 def _reach_min_steps(config: TrainConfig, examples: int, verbose: bool) -> None:
