@@ -317,7 +317,7 @@ def test_a_killed_worker_is_restarted_and_the_run_ends_bitwise_as_if_never_kille
         assert launcher.wait(timeout=LAUNCH_TIMEOUT) == 0, log.read_text()[-3000:]
     finally:
         launcher.kill()
-    assert "restart 1 of the 2 processes: resuming" in log.read_text()
+    assert "restart 1 of the 2 processes: continuing" in log.read_text()
     assert_same_run(out, two_machines)
 
 
