@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from process_helpers import interruptible
+
 
 def uint8s(text: str, shape) -> np.ndarray:
     """A base64 uint8 array of the API."""
@@ -79,6 +81,7 @@ def start_server(argv: list[str], timeout: float = 120.0) -> Server:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     lines: list[str] = []
     found: queue.Queue[str | None] = queue.Queue()

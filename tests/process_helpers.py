@@ -23,7 +23,14 @@ def start_cli(cache_dir: Path, *argv: object, group: bool = False) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=group,
+        preexec_fn=interruptible,
     )
+
+
+def interruptible() -> None:
+    """In a child before it runs: Ctrl-C (SIGINT) handled as usual, even when the tests run
+    as a background job, whose processes inherit an ignored SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop(process: subprocess.Popen[str]) -> None:

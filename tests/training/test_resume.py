@@ -25,6 +25,16 @@ def reference(tmp_path_factory, cache_dir):
     return out
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Bitwise comparisons need the same thread count in every process and every run: the
+    automatic choice (cnnlab.threads) follows the machine's load, so it is pinned here (as
+    ``--threads`` or ``OMP_NUM_THREADS`` pins it for a user)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
 @pytest.mark.parametrize("crash_after", [3, 14, 15])  # mid-epoch, right after an epoch boundary
 def test_crash_and_resume_is_bitwise_identical(
     tmp_path, cache_dir, reference, monkeypatch, crash_after
@@ -128,6 +138,14 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, cache_dir):
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["checkpoint_every"] == 1 and config["seed"] == 5
     reference = tmp_path / "reference"
-    fit("lenet5", "mnist-subset", out=reference, cache_dir=cache_dir, verbose=False, **TORTURE)
+    fit(
+        "lenet5",
+        "mnist-subset",
+        out=reference,
+        cache_dir=cache_dir,
+        verbose=False,
+        threads=1,
+        **TORTURE,
+    )
     assert_same_run(out, reference)
     print(f"{kills} SIGKILLs, {mid_write} inside a checkpoint write")  # shown with -s
