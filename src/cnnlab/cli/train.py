@@ -90,8 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
         options["recipe"] = args.recipe
     if args.model_option:
         options["model_kwargs"] = model_options(args.model_option)
-    # the test result is printed while the curves are drawn (joined before the command ends)
-    common = {"progress": args.progress, "cache_dir": args.cache_dir, "background_curves": True}
+    # the test result is printed before the curves are drawn (both before the command ends)
+    common = {"progress": args.progress, "cache_dir": args.cache_dir, "defer_curves": True}
     run = args.resume if args.resume is not None else args.out
     try:
         if args.resume is not None:  # what is given again is compared with the saved run
@@ -141,11 +141,11 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 def _print_result(args: argparse.Namespace, run_dir: str, history: Any) -> int:
     from cnnlab.evaluation.training_result import training_result
-    from cnnlab.viz.plots import wait_for_curves  # matplotlib loads in the drawing thread only
+    from cnnlab.viz.plots import draw_deferred_curves  # matplotlib loads when drawing only
 
     try:
         result = training_result(run_dir, history, cache_dir=args.cache_dir)
         print_result(args.json, result.to_dict, result.format)
     finally:
-        wait_for_curves()  # curves.png is complete before the command ends
+        draw_deferred_curves()  # curves.png is complete before the command ends
     return 0

@@ -105,7 +105,7 @@ def fit(
     verbose: bool = True,
     progress: bool | None = None,
     cache_dir: str | Path | None = None,
-    background_curves: bool = False,
+    defer_curves: bool = False,
     threads: int | None = None,
     **options: Any,
 ) -> History:
@@ -125,9 +125,9 @@ def fit(
         verbose: print one line per epoch to stderr.
         progress: progress bar per epoch; default: when stderr is a terminal.
         cache_dir: dataset cache folder.
-        background_curves: draw ``curves.png`` in a background thread and return without
-            waiting for it (``cnnlab train`` prints its test result meanwhile);
-            :func:`cnnlab.viz.plots.wait_for_curves` joins it (Python joins it at exit).
+        defer_curves: return without drawing ``curves.png``;
+            :func:`cnnlab.viz.plots.draw_deferred_curves` draws it later (``cnnlab train``
+            prints its test result first).
         threads: torch's threads (and the NumPy engine's) during training; default: as many
             as cores other processes leave free (:mod:`cnnlab.threads`), unless
             ``OMP_NUM_THREADS`` is set. The previous count is restored afterwards.
@@ -164,7 +164,7 @@ def fit(
         return _train(
             *train,
             module=module,
-            background_curves=background_curves,
+            defer_curves=defer_curves,
             threads=threads,
             started=started,
         )
@@ -180,7 +180,7 @@ def resume(
     cache_dir: str | Path | None = None,
     model: str | nn.Module | None = None,
     out: str | Path | None = None,
-    background_curves: bool = False,
+    defer_curves: bool = False,
     threads: int | None = None,
     **options: Any,
 ) -> History:
@@ -206,7 +206,7 @@ def resume(
             (:mod:`cnnlab.training.resume_options`): equal to the saved ones, or ``epochs``
             (not for one-cycle and cosine), ``workers``, ``device``, or ``lr`` to rescue a run
             that diverged.
-        background_curves: as for :func:`fit`.
+        defer_curves: as for :func:`fit`.
         threads: as for :func:`fit` (pass the count the run started with for a bitwise
             continuation of a torch run whose count was chosen for the load).
 
@@ -232,7 +232,7 @@ def resume(
         return _train(
             *train,
             module=module,
-            background_curves=background_curves,
+            defer_curves=defer_curves,
             threads=threads,
             started=started,
         )
@@ -317,7 +317,7 @@ def _train(
     cache_dir: str | Path | None,
     dist: Distributed,
     module: nn.Module | None = None,
-    background_curves: bool = False,
+    defer_curves: bool = False,
     threads: int | None = None,
     started: CpuSnapshot | None = None,
 ) -> History:
@@ -329,7 +329,7 @@ def _train(
         module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
-        background_curves: return before ``curves.png`` is drawn (see :func:`fit`).
+        defer_curves: return before ``curves.png`` is drawn (see :func:`fit`).
         threads: torch's threads by hand (None: :func:`_use_threads` chooses).
         started: when the run started (other processes' load is measured from there).
     """
@@ -399,7 +399,7 @@ def _train(
     curves = None
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        curves = _curves_callback(writes, config, background_curves)
+        curves = _curves_callback(writes, config, defer_curves)
         trainer.callbacks.append(curves)
     try:
         history = trainer.fit()
@@ -407,8 +407,6 @@ def _train(
         if run_dir is not None:  # rank 0: --resume RUN --lr X may now rescue the run
             mark_diverged(run_dir, exc.record)
         raise
-    if curves is not None and not background_curves:
-        curves.wait()
     dist.barrier()  # the run's files are complete before any process reads them
     return history
 
@@ -530,7 +528,7 @@ def _selection(config: TrainConfig) -> ClassSelection | None:
     return ClassSelection(classes, config.per_class)
 
 
-def _curves_callback(run_dir: Path, config: TrainConfig, background: bool) -> PlotCurves:
+def _curves_callback(run_dir: Path, config: TrainConfig, deferred: bool) -> PlotCurves:
     """The callback drawing ``curves.png`` when training ends (matplotlib loads only then)."""
     from cnnlab.viz.plots import PlotCurves
 
@@ -540,7 +538,7 @@ def _curves_callback(run_dir: Path, config: TrainConfig, background: bool) -> Pl
         config.epochs,
         title=title,
         monitor=config.monitor,
-        background=background,
+        deferred=deferred,
     )
 
 

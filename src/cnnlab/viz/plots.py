@@ -2,16 +2,17 @@
 overfitting article's picture).
 
 :class:`PlotCurves` is the callback with which :func:`cnnlab.fit` draws a run's ``curves.png``
-when training ends, in a background thread if asked (``cnnlab train`` prints its result line
-while the curves are drawn; :func:`wait_for_curves` joins the thread). matplotlib is imported
-only when a picture is drawn, not when this module is.
+when training ends, or later if asked (``cnnlab train`` evaluates the test split and prints its
+result line first, then :func:`draw_deferred_curves`). Drawing alongside the evaluation, in a
+thread, made both slower on two cores: torch's two threads and matplotlib's one fought for
+them (BENCHMARKS.md, issue 16). matplotlib is imported only when a picture is drawn, not when
+this module is.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 
 from cnnlab.errors import CheckpointError
@@ -119,8 +120,8 @@ class PlotCurves(Callback):
         epochs: the run's number of epochs.
         title: the figure's title.
         monitor: the metric that chose the best checkpoint (``--monitor``), marked.
-        background: draw in a background thread (a copy of the history) and return at once;
-            :meth:`wait` (or :func:`wait_for_curves`) joins it and raises what it raised.
+        deferred: keep a copy of the history and draw it when :meth:`draw` (or
+            :func:`draw_deferred_curves`) is called, not when training ends.
     """
 
     key = "plot_curves"
@@ -131,54 +132,41 @@ class PlotCurves(Callback):
         epochs: int,
         title: str = "",
         monitor: str = "val_loss",
-        background: bool = False,
+        deferred: bool = False,
     ) -> None:
         self.path = Path(path)
         self.epochs = epochs
         self.title = title
         self.monitor = monitor
-        self.background = background
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self.deferred = deferred
+        self._pending: History | None = None
 
     def on_epoch_end(self, trainer: TrainerView, epoch: int, logs: dict[str, float]) -> None:
         if not (epoch >= self.epochs or trainer.stop_training):
             return
-        if not self.background:
+        if not self.deferred:
             plot_history(trainer.history, self.path, title=self.title, monitor=self.monitor)
             return
-        history = History.from_dict(trainer.history.to_dict())  # training may go on
-        self._thread = threading.Thread(target=self._draw, args=(history,), name="cnnlab-curves")
-        self._thread.start()
-        _DRAWING.append(self)
+        self._pending = History.from_dict(trainer.history.to_dict())  # training may go on
+        _DEFERRED.append(self)
 
-    def _draw(self, history: History) -> None:
-        try:
+    def draw(self) -> None:
+        """Draw the deferred picture, if training ended since the last call."""
+        history, self._pending = self._pending, None
+        if self in _DEFERRED:
+            _DEFERRED.remove(self)
+        if history is not None:
             plot_history(history, self.path, title=self.title, monitor=self.monitor)
-        except BaseException as exc:  # re-raised by wait() in the caller's thread
-            self._error = exc
-
-    def wait(self) -> None:
-        """Join the background drawing (if any) and raise its error (if any)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self in _DRAWING:
-            _DRAWING.remove(self)
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
 
 
-#: The background drawings not waited for yet.
-_DRAWING: list[PlotCurves] = []
+#: The deferred drawings not drawn yet.
+_DEFERRED: list[PlotCurves] = []
 
 
-def wait_for_curves() -> None:
-    """Join every curves drawing started in the background (:class:`PlotCurves`), raising the
-    first error."""
-    for drawing in list(_DRAWING):
-        drawing.wait()
+def draw_deferred_curves() -> None:
+    """Draw every deferred :class:`PlotCurves` picture; each is drawn (or fails) once."""
+    for curves in list(_DEFERRED):
+        curves.draw()
 
 
 def plot_run(run: str | Path, output: str | Path = "curves.png") -> Path:
