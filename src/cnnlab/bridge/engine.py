@@ -38,7 +38,7 @@ from cnnlab.scratch import schedules
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
 from cnnlab.scratch.parallel import DataParallel
 from cnnlab.training.config import TrainConfig
-from cnnlab.training.optim import build_optimizer
+from cnnlab.training.optim import OptimizerLr, build_optimizer
 
 INFERENCE_BATCH = 128  # fastest of 64-512 for LeNet-5 on 1 BLAS thread (0.36 s vs 0.42 s at 256)
 
@@ -66,7 +66,7 @@ def as_numpy(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
 
 
-class NumpyEngine:
+class NumpyEngine(OptimizerLr):
     """Trains a scratch twin of ``model`` on the CPU; see the module docstring.
 
     Args:
@@ -128,10 +128,6 @@ class NumpyEngine:
         self.optimizer.step()
         self.steps += 1
         scratch.apply_schedule(self.optimizer.param_groups, self.schedule, self.steps)
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
 
     def logits(
         self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing

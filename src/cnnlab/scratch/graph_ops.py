@@ -16,8 +16,8 @@ module used twice in a residual block) and every call still has its own backward
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -181,29 +181,39 @@ class PadOp:
         return (pad_backward(grad_out, self.pad),)
 
 
-class ToBatchLastOp:
+class _LayoutOp:
+    """A change of layout: ``convert`` forward, its inverse ``revert`` on the way back (plain
+    functions, looked up on the class).
+
+    Shape:
+        see the subclasses.
+    """
+
+    convert: ClassVar[Callable[[np.ndarray], np.ndarray]]
+    revert: ClassVar[Callable[[np.ndarray], np.ndarray]]
+
+    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        return type(self).convert(inputs[0]), None
+
+    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
+        return (type(self).revert(grad_out),)
+
+
+class ToBatchLastOp(_LayoutOp):
     """The graph's entry into the batch-last layout (see :mod:`cnnlab.scratch.layout_plan`).
 
     Shape:
         ``(N, C, H, W) -> (C, H, W, N)``.
     """
 
-    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
-        return to_batch_last(inputs[0]), None
-
-    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
-        return (to_batch_first(grad_out),)
+    convert, revert = to_batch_last, to_batch_first
 
 
-class ToBatchFirstOp:
+class ToBatchFirstOp(_LayoutOp):
     """The way back to PyTorch's layout, before ops that need it (``Flatten``, ``Linear``).
 
     Shape:
         ``(C, H, W, N) -> (N, C, H, W)``.
     """
 
-    def forward(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
-        return to_batch_first(inputs[0]), None
-
-    def backward(self, grad_out: np.ndarray, cache: Any, needs: Sequence[bool]) -> Grads:
-        return (to_batch_last(grad_out),)
+    convert, revert = to_batch_first, to_batch_last

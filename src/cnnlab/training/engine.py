@@ -23,7 +23,7 @@ from cnnlab.models._base import aux_loss_weight
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.distributed import wrap_for_training
 from cnnlab.training.freezing import param_groups, set_train_mode
-from cnnlab.training.optim import build_optimizer, build_scheduler
+from cnnlab.training.optim import OptimizerLr, build_optimizer, build_scheduler
 from cnnlab.training.precision import Precision
 
 
@@ -78,7 +78,7 @@ class Engine(Protocol):
         (a rescue: ``--resume RUN --lr X`` after a divergence)."""
 
 
-class TorchEngine:
+class TorchEngine(OptimizerLr):
     """Autograd and ``torch.optim``, in the configured precision (autocast, and loss scaling for
     fp16: :mod:`cnnlab.training.precision`), with channels-last memory on the CPU and on CUDA
     when configured."""
@@ -146,10 +146,6 @@ class TorchEngine:
         self.precision.backward(self._loss)  # fp16: scaled
         self.precision.step(self.optimizer, self.scheduler)  # fp16: skipped on inf/NaN gradients
         self._loss = None
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
 
     def logits(
         self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing

@@ -79,3 +79,16 @@ def build_scheduler(
             cycle_momentum=has_momentum,
         )
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+class OptimizerLr:
+    """The engines' ``lr`` (:class:`cnnlab.training.engine.Engine`): the learning rate of the
+    first parameter group of ``self.optimizer``, a ``torch.optim`` or ``cnnlab.scratch``
+    optimizer alike (both keep PyTorch's ``param_groups``)."""
+
+    optimizer: Any
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return self.optimizer.param_groups[0]["lr"]

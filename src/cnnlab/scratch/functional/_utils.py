@@ -9,6 +9,7 @@ that do not fit.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +18,24 @@ from cnnlab.shapes import Pair
 
 #: ``((top, bottom), (left, right))``: explicit, possibly asymmetric, spatial padding.
 Padding2d = tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """The sizes of a sliding-window op (convolution, pooling): its kernel, stride and dilation,
+    the input and output maps, and the padding (``pads``, possibly asymmetric)."""
+
+    kernel: Pair
+    stride: Pair
+    dilation: Pair
+    in_size: Pair
+    out_size: Pair
+    pads: Padding2d
+
+    @property
+    def padded_size(self) -> Pair:
+        """``(H, W)`` of the padded input map."""
+        return padded_size(self.in_size, self.pads)
 
 
 def as_pair(value: int | tuple[int, ...] | list[int], name: str) -> Pair:

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.scratch.functional._utils import (
-    Padding2d,
     Pair,
+    WindowGeometry,
     as_pair,
     check_ndim,
     conv_output_size,
     conv_padding,
     pad2d,
-    padded_size,
     unpad2d,
 )
 from cnnlab.scratch.functional.im2col import col2im, im2col
@@ -33,22 +32,13 @@ from cnnlab.scratch.functional.layout import to_batch_first, to_batch_last
 
 
 @dataclass(frozen=True)
-class ConvGeometry:
-    """Everything about a convolution except the numbers: sizes, padding, stride, dilation."""
+class ConvGeometry(WindowGeometry):
+    """Everything about a convolution except the numbers: the window sizes, and the channels
+    and groups."""
 
     in_channels: int
     out_channels: int
     groups: int
-    kernel: Pair
-    stride: Pair
-    dilation: Pair
-    pads: Padding2d
-    in_size: Pair
-    out_size: Pair
-
-    @property
-    def padded_size(self) -> Pair:
-        return padded_size(self.in_size, self.pads)
 
 
 def conv2d_geometry(
@@ -79,7 +69,7 @@ def conv2d_geometry(
         conv_output_size(h, kh, stride_[0], pads[0], dilation_[0]),
         conv_output_size(w, kw, stride_[1], pads[1], dilation_[1]),
     )
-    return ConvGeometry(c, o, groups, kernel, stride_, dilation_, pads, (h, w), out_size)
+    return ConvGeometry(kernel, stride_, dilation_, (h, w), out_size, pads, c, o, groups)
 
 
 #: Columns (of the ``OH*OW*N`` axis) per BLAS call; see :func:`_matmul_columns`.

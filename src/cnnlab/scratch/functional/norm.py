@@ -97,9 +97,10 @@ def batch_norm(
 
 
 def batch_norm_backward(
-    grad_out: np.ndarray, cache: BatchNormCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`batch_norm`: ``(grad_x, grad_weight, grad_bias)``.
+    grad_out: np.ndarray, cache: BatchNormCache, needs_input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of :func:`batch_norm`: ``(grad_x, grad_weight, grad_bias)``; ``grad_x`` is
+    ``None`` when ``needs_input_grad`` is ``False`` (e.g. for a first layer).
 
     With batch statistics the mean and variance depend on ``x``:
     ``grad_x = gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))``;
@@ -112,6 +113,8 @@ def batch_norm_backward(
     axes = tuple(a for a in range(ndim) if a != channel)
     grad_b = grad_out.sum(axis=axes)
     grad_w = (grad_out * cache.x_hat).sum(axis=axes)
+    if not needs_input_grad:
+        return None, grad_w, grad_b
     scale = cache.inv_std
     if cache.weight is not None:
         scale = scale * _channel_view(cache.weight, ndim, channel)

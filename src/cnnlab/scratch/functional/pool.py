@@ -19,12 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnlab.scratch.functional._utils import (
-    Padding2d,
     Pair,
+    WindowGeometry,
     as_pair,
     check_ndim,
     pad2d,
-    padded_size,
     pool_output_size,
     spatial_shape,
     unpad2d,
@@ -36,20 +35,11 @@ from cnnlab.shapes import span
 
 
 @dataclass(frozen=True)
-class PoolGeometry:
-    """Window sizes of a pooling op; ``pads`` include the extra bottom/right of ``ceil_mode``."""
+class PoolGeometry(WindowGeometry):
+    """Window sizes of a pooling op: ``padding`` is its (symmetric) argument, ``pads`` add the
+    extra bottom/right of ``ceil_mode``."""
 
-    kernel: Pair
-    stride: Pair
     padding: Pair
-    dilation: Pair
-    in_size: Pair
-    out_size: Pair
-    pads: Padding2d
-
-    @property
-    def padded_size(self) -> Pair:
-        return padded_size(self.in_size, self.pads)
 
     @property
     def overlapping(self) -> bool:
@@ -81,19 +71,25 @@ def pool2d_geometry(
         for a in range(2)
     ]
     pads = ((pad[0], pad[0] + extra[0]), (pad[1], pad[1] + extra[1]))
-    return PoolGeometry(kernel, stride_, pad, dil, in_size, (out[0], out[1]), pads)
+    return PoolGeometry(kernel, stride_, dil, in_size, (out[0], out[1]), pads, pad)
 
 
 # --------------------------------------------------------------------------------- max pooling
 
 
 @dataclass
-class MaxPool2dCache:
+class _WindowPoolCache:
+    """What the backward pass of either window pool reads: the windows and the layout."""
+
+    geometry: PoolGeometry
+    batch_last: bool
+
+
+@dataclass
+class MaxPool2dCache(_WindowPoolCache):
     """Saved argmax: for each output, the index ``i * kw + j`` of the winning kernel offset."""
 
     argmax: np.ndarray | None  # None: the forward pass ran without gradients
-    geometry: PoolGeometry
-    batch_last: bool = False
 
 
 def max_pool2d(
@@ -139,7 +135,7 @@ def max_pool2d(
     for slab in slabs[1:]:
         np.maximum(out, slab, out=out)
     if not with_argmax:
-        return out, MaxPool2dCache(None, geo, batch_last)
+        return out, MaxPool2dCache(geo, batch_last, None)
     # First maximum in window order: argmax = ne_0 * (1 + ne_1 * (1 + ...)), ne_k = slab_k != max
     # (cheaper than argmax over a stacked copy or masked writes).
     index_type = np.uint8 if len(slabs) <= 256 else np.int32
@@ -147,7 +143,7 @@ def max_pool2d(
     for slab in reversed(slabs[:-1]):
         argmax += 1
         argmax *= np.not_equal(slab, out)
-    return out, MaxPool2dCache(argmax, geo, batch_last)
+    return out, MaxPool2dCache(geo, batch_last, argmax)
 
 
 def _check_pool_input(x: np.ndarray, name: str, batch_last: bool) -> None:
@@ -162,16 +158,15 @@ def _windows(geo: PoolGeometry, batch_last: bool):
     return window_slices(geo.kernel, geo.stride, geo.dilation, geo.out_size, batch_last)
 
 
-def _scatter_windows(
-    grad_shape: tuple[int, ...], geo: PoolGeometry, batch_last: bool, dtype: np.dtype, share
-) -> np.ndarray:
+def _scatter_windows(grad_out: np.ndarray, cache: _WindowPoolCache, share) -> np.ndarray:
     """Add (or, for non-overlapping windows, write) ``share(k)`` onto window ``k`` of a zero
-    padded map and crop the padding: the backward pass of both pools.
+    padded map (of ``grad_out``'s dtype) and crop the padding: the backward pass of both pools.
 
     Shape:
-        ``grad_shape`` (pooled) -> the input's shape.
+        ``grad_out`` (pooled) -> the input's shape.
     """
-    gxp = np.zeros(with_spatial(grad_shape, geo.padded_size, batch_last), dtype=dtype)
+    geo, batch_last = cache.geometry, cache.batch_last
+    gxp = np.zeros(with_spatial(grad_out.shape, geo.padded_size, batch_last), dtype=grad_out.dtype)
     for k, (_, _, window) in enumerate(_windows(geo, batch_last)):
         if geo.overlapping:
             gxp[window] += share(k)
@@ -193,7 +188,7 @@ def max_pool2d_backward(grad_out: np.ndarray, cache: MaxPool2dCache) -> np.ndarr
     def share(k: int) -> np.ndarray:
         return np.multiply(grad_out, cache.argmax == k, out=routed)
 
-    return _scatter_windows(grad_out.shape, cache.geometry, cache.batch_last, grad_out.dtype, share)
+    return _scatter_windows(grad_out, cache, share)
 
 
 def max_pool2d_indices(cache: MaxPool2dCache) -> np.ndarray:
@@ -233,12 +228,10 @@ def avg_pool_divisors(
 
 
 @dataclass
-class AvgPool2dCache:
-    """The divisor map and geometry needed to spread the error back."""
+class AvgPool2dCache(_WindowPoolCache):
+    """The divisor map (with the windows) needed to spread the error back."""
 
     divisor: np.ndarray  # (OH, OW), or (OH, OW, 1) batch-last: broadcasts against the output
-    geometry: PoolGeometry
-    batch_last: bool = False
 
 
 def avg_pool2d(
@@ -268,7 +261,7 @@ def avg_pool2d(
 
     Shape:
         ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``; or ``(C, H, W, N) -> (C, OH, OW,
-        N)`` with ``batch_last``).
+        N)`` with ``batch_last``), with ``OH = floor_or_ceil((H + 2p - k) / s) + 1``.
     """
     _check_pool_input(x, "avg_pool2d", batch_last)
     geo = pool2d_geometry(
@@ -300,7 +293,7 @@ def avg_pool2d(
     for _, _, window in windows:
         out += xp[window]
     out /= divisor
-    return out, AvgPool2dCache(divisor, geo, batch_last)
+    return out, AvgPool2dCache(geo, batch_last, divisor)
 
 
 def avg_pool2d_backward(grad_out: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
@@ -310,9 +303,7 @@ def avg_pool2d_backward(grad_out: np.ndarray, cache: AvgPool2dCache) -> np.ndarr
         ``(N, C, OH, OW) -> (N, C, H, W)`` (batch-last: ``(C, OH, OW, N) -> (C, H, W, N)``).
     """
     share = grad_out / cache.divisor
-    return _scatter_windows(
-        grad_out.shape, cache.geometry, cache.batch_last, grad_out.dtype, lambda k: share
-    )
+    return _scatter_windows(grad_out, cache, lambda k: share)
 
 
 # -------------------------------------------------------------------- adaptive average pooling
@@ -364,7 +355,7 @@ def adaptive_avg_pool2d(
 
     Shape:
         ``(N, C, H, W) -> (N, C, OH, OW)`` (or without ``N``; or ``(C, H, W, N) -> (C, OH, OW,
-        N)`` with ``batch_last``).
+        N)`` with ``batch_last``), with ``(OH, OW)`` from ``output_size``.
     """
     _check_pool_input(x, "adaptive_avg_pool2d", batch_last)
     h, w = spatial_shape(x.shape, batch_last)

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnlab.scratch.functional import activations as F
+from cnnlab.scratch.nn.functional_layer import FunctionalLayer
 from cnnlab.scratch.nn.module import Module
 
 
-class ReLU(Module):
+class ReLU(FunctionalLayer):
     """``max(x, 0)``. ``inplace`` is accepted for signature parity and ignored.
 
     Shape:
@@ -17,21 +20,14 @@ class ReLU(Module):
     """
 
     elementwise = True
+    forward_fn, backward_fn = F.relu, F.relu_backward
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.relu(x)
-        self._save_for_backward(cache)
-        return out
 
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        return F.relu_backward(grad_out, self._saved())
-
-
-class LeakyReLU(Module):
+class LeakyReLU(FunctionalLayer):
     """``x if x > 0 else negative_slope * x``.
 
     Shape:
@@ -39,21 +35,20 @@ class LeakyReLU(Module):
     """
 
     elementwise = True
+    forward_fn, backward_fn = F.leaky_relu, F.leaky_relu_backward
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope, self.inplace = negative_slope, inplace
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.leaky_relu(x, self.negative_slope)
-        self._save_for_backward(cache)
-        return out
+    def op_args(self) -> tuple[Any, ...]:
+        return (self.negative_slope,)
 
     def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
         return F.leaky_relu_backward(grad_out, self._saved(), self.negative_slope)
 
 
-class Sigmoid(Module):
+class Sigmoid(FunctionalLayer):
     """Logistic function.
 
     Shape:
@@ -61,17 +56,10 @@ class Sigmoid(Module):
     """
 
     elementwise = True
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.sigmoid(x)
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        return F.sigmoid_backward(grad_out, self._saved())
+    forward_fn, backward_fn = F.sigmoid, F.sigmoid_backward
 
 
-class Tanh(Module):
+class Tanh(FunctionalLayer):
     """Hyperbolic tangent.
 
     Shape:
@@ -79,17 +67,10 @@ class Tanh(Module):
     """
 
     elementwise = True
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.tanh(x)
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        return F.tanh_backward(grad_out, self._saved())
+    forward_fn, backward_fn = F.tanh, F.tanh_backward
 
 
-class GELU(Module):
+class GELU(FunctionalLayer):
     """Gaussian error linear unit, exact (``approximate="none"``) or its tanh form.
 
     Shape:
@@ -100,6 +81,7 @@ class GELU(Module):
     """
 
     elementwise = True
+    forward_fn, backward_fn = F.gelu, F.gelu_backward
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -107,13 +89,8 @@ class GELU(Module):
             raise ValueError(f"approximate={approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.gelu(x, self.approximate)
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        return F.gelu_backward(grad_out, self._saved())
+    def op_args(self) -> tuple[Any, ...]:
+        return (self.approximate,)
 
 
 class Identity(Module):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnlab.scratch.functional._utils import Pair, as_pair
 from cnnlab.scratch.functional.conv import conv2d, conv2d_backward
-from cnnlab.scratch.nn.init import uniform_fan_in
-from cnnlab.scratch.nn.module import Module
-from cnnlab.scratch.nn.parameter import Parameter
+from cnnlab.scratch.nn.functional_layer import WeightedLayer
 
 
-class Conv2d(Module):
+class Conv2d(WeightedLayer):
     """2-D convolution with ``torch.nn.Conv2d``'s signature, initialisation and state keys
     (``weight``, ``bias``).
 
@@ -33,6 +33,7 @@ class Conv2d(Module):
     """
 
     accepts_batch_last = True
+    forward_fn, backward_fn = conv2d, conv2d_backward
 
     def __init__(
         self,
@@ -63,34 +64,21 @@ class Conv2d(Module):
         self.stride, self.dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
         self.padding = padding if isinstance(padding, str) else as_pair(padding, "padding")
         self.groups = groups
-        rng = rng if rng is not None else np.random.default_rng()
         fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(uniform_fan_in(shape, fan_in, rng, dtype))
-        if bias:
-            self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng, dtype))
-        else:
-            self.register_parameter("bias", None)
+        self._init_fan_in(
+            (out_channels, in_channels // groups, *self.kernel_size), fan_in, bias, dtype, rng
+        )
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        bias = None if self.bias is None else self.bias.data
-        out, cache = conv2d(
-            x,
+    def op_args(self) -> tuple[Any, ...]:
+        return (
             self.weight.data,
-            bias,
+            self._array("bias"),
             self.stride,
             self.padding,
             self.dilation,
             self.groups,
             self.batch_last,
         )
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        grad_x, grad_w, grad_b = conv2d_backward(grad_out, self._saved(), needs_input_grad)
-        self._accumulate_grads(weight=grad_w, bias=grad_b)
-        return grad_x
 
     def extra_repr(self) -> str:
         return (

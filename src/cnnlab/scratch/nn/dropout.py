@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnlab.scratch.functional.dropout import dropout, dropout_backward
-from cnnlab.scratch.nn.module import Module
+from cnnlab.scratch.nn.functional_layer import FunctionalLayer
 
 
-class Dropout(Module):
+class Dropout(FunctionalLayer):
     """Inverted dropout, active only in ``train()`` mode, drawing masks from its own generator.
 
     Args:
@@ -21,6 +23,7 @@ class Dropout(Module):
     """
 
     elementwise = True
+    forward_fn, backward_fn = dropout, dropout_backward
 
     def __init__(
         self, p: float = 0.5, inplace: bool = False, rng: np.random.Generator | None = None
@@ -29,13 +32,8 @@ class Dropout(Module):
         self.p, self.inplace = p, inplace
         self.rng = rng if rng is not None else np.random.default_rng()
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, mask = dropout(x, self.p, self.training, self.rng)
-        self._save_for_backward(mask)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        return dropout_backward(grad_out, self._saved())
+    def op_args(self) -> tuple[Any, ...]:
+        return (self.p, self.training, self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnlab.scratch.functional.linear import linear, linear_backward
-from cnnlab.scratch.nn.init import uniform_fan_in
-from cnnlab.scratch.nn.module import Module
-from cnnlab.scratch.nn.parameter import Parameter
+from cnnlab.scratch.nn.functional_layer import WeightedLayer
 
 
-class Linear(Module):
+class Linear(WeightedLayer):
     """Fully connected layer (``torch.nn.Linear``: ``weight`` ``(out, in)``, ``bias``).
 
     Shape:
         ``(*, in_features) -> (*, out_features)``.
     """
+
+    forward_fn, backward_fn = linear, linear_backward
 
     def __init__(
         self,
@@ -27,25 +29,10 @@ class Linear(Module):
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        rng = rng if rng is not None else np.random.default_rng()
-        self.weight = Parameter(
-            uniform_fan_in((out_features, in_features), in_features, rng, dtype)
-        )
-        if bias:
-            self.bias = Parameter(uniform_fan_in((out_features,), in_features, rng, dtype))
-        else:
-            self.register_parameter("bias", None)
+        self._init_fan_in((out_features, in_features), in_features, bias, dtype, rng)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        bias = None if self.bias is None else self.bias.data
-        out, cache = linear(x, self.weight.data, bias)
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        grad_x, grad_w, grad_b = linear_backward(grad_out, self._saved(), needs_input_grad)
-        self._accumulate_grads(weight=grad_w, bias=grad_b)
-        return grad_x
+    def op_args(self) -> tuple[Any, ...]:
+        return (self.weight.data, self._array("bias"))
 
     def extra_repr(self) -> str:
         return (

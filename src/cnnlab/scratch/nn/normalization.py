@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnlab.scratch.functional import norm as F
-from cnnlab.scratch.nn.module import Module
+from cnnlab.scratch.nn.functional_layer import FunctionalLayer, WeightedLayer
 from cnnlab.scratch.nn.parameter import Parameter
 
 
-class _BatchNorm(Module):
+class _BatchNorm(WeightedLayer):
     """Shared body of the batch norms: PyTorch's parameters, buffers and update rule.
 
     State keys: ``weight``, ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``.
     ``momentum=None`` gives the cumulative average (factor ``1 / num_batches_tracked``).
+
+    Shape:
+        see the subclasses.
     """
 
     _input_ndims: tuple[int, ...] = ()
     _layout: str = ""
+    forward_fn, backward_fn = F.batch_norm, F.batch_norm_backward
 
     def __init__(
         self,
@@ -46,36 +52,41 @@ class _BatchNorm(Module):
                 self.register_buffer(name, None)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Check the input, count the batch (training with running statistics), normalise."""
         channels = x.shape[0 if self.batch_last else 1] if x.ndim > 1 else None
         if x.ndim not in self._input_ndims or channels != self.num_features:
             raise ValueError(
                 f"expected input of shape {self._layout} with C={self.num_features}, "
                 f"received shape {x.shape}"
             )
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if self._counts_batches:
             self.num_batches_tracked += 1  # in place: the 0-d buffer array stays the same object
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)
-        use_batch = self.training or not self.track_running_stats
-        out, cache = F.batch_norm(
-            x,
+        return super().forward(x)
+
+    @property
+    def _counts_batches(self) -> bool:
+        """Whether this forward pass updates the running statistics."""
+        return self.training and self.track_running_stats
+
+    def op_args(self) -> tuple[Any, ...]:
+        """:func:`~cnnlab.scratch.functional.norm.batch_norm`'s arguments: batch statistics in
+        training (or without running ones), and the running average's factor."""
+        if self.momentum is not None:
+            factor = self.momentum
+        elif self._counts_batches:
+            factor = 1.0 / float(self.num_batches_tracked)
+        else:
+            factor = 0.0
+        return (
             self.running_mean,
             self.running_var,
-            None if self.weight is None else self.weight.data,
-            None if self.bias is None else self.bias.data,
-            training=use_batch,
-            momentum=factor,
-            eps=self.eps,
-            batch_last=self.batch_last,
+            self._array("weight"),
+            self._array("bias"),
+            self.training or not self.track_running_stats,
+            factor,
+            self.eps,
+            self.batch_last,
         )
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        grad_x, grad_w, grad_b = F.batch_norm_backward(grad_out, self._saved())
-        self._accumulate_grads(weight=grad_w, bias=grad_b)
-        return grad_x
 
     def extra_repr(self) -> str:
         return (
@@ -110,7 +121,7 @@ class BatchNorm2d(_BatchNorm):
         return "(C, H, W, N)" if self.batch_last else "(N, C, H, W)"
 
 
-class LocalResponseNorm(Module):
+class LocalResponseNorm(FunctionalLayer):
     """``torch.nn.LocalResponseNorm(size, alpha, beta, k)`` across channels.
 
     Shape:
@@ -118,20 +129,14 @@ class LocalResponseNorm(Module):
     """
 
     accepts_batch_last = True
+    forward_fn, backward_fn = F.local_response_norm, F.local_response_norm_backward
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = F.local_response_norm(
-            x, self.size, self.alpha, self.beta, self.k, self.batch_last
-        )
-        self._save_for_backward(cache)
-        return out
-
-    def backward(self, grad_out: np.ndarray, needs_input_grad: bool = True) -> np.ndarray | None:
-        return F.local_response_norm_backward(grad_out, self._saved())
+    def op_args(self) -> tuple[Any, ...]:
+        return (self.size, self.alpha, self.beta, self.k, self.batch_last)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
