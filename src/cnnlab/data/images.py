@@ -1,8 +1,9 @@
 """Decoding image files into uint8 tensors, the same way for datasets and for prediction.
 
-:func:`load_image` is the one guarded decoder of cnnlab: every image file a command reads
-(``predict``, image folders in memory or streamed, the explorer's uploads, picture inputs)
-goes through it, and so through the same checks:
+:func:`open_image` is the one guarded decoder of cnnlab: every image file a command reads
+(image folders in memory or streamed, the explorer's uploads, picture inputs through
+:func:`load_image`; ``predict``'s pictures through :func:`load_image_capped`) goes through
+it, and so through the same checks:
 
 - the path must be a readable regular file (a directory, FIFO, socket, dangling link or link
   loop is named as what it is; a FIFO is never opened, so nothing blocks on it);
