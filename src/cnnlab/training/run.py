@@ -350,7 +350,7 @@ def _train(
     start = network_start(net, splits, config, saved)
     check_outputs(net, spec, (channels, *start.preprocessing.input_size))
     augmenter = build_augmenter(config, splits.train, saved)
-    used = _use_threads(threads, started, config, dist, verbose)  # recorded in the metadata
+    used, note = _use_threads(threads, started, config, dist)  # recorded in the metadata
     meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist, used)
     if dist.is_main:
         warning = few_steps_warning(len(splits.train), config.batch_size, config.epochs)
@@ -402,6 +402,8 @@ def _train(
         # stateless and added after restore, so runs saved before it existed resume as well
         curves = _curves_callback(writes, config, background_curves)
         trainer.callbacks.append(curves)
+    if note is not None and verbose and dist.is_main:  # once every check has passed
+        _stderr(note)
     try:
         history = trainer.fit()
     except DivergedError as exc:
@@ -469,25 +471,27 @@ def _use_threads(
     started: CpuSnapshot | None,
     config: TrainConfig,
     dist: Distributed,
-    verbose: bool,
-) -> ThreadsUsed:
+) -> tuple[ThreadsUsed, str | None]:
     """Set torch's thread count for training: ``threads`` when given; else, for one process on
-    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free (logged when
-    that is fewer than all). Returns the count and how it was chosen (the run records it)."""
+    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free.
+
+    Returns:
+        The count and how it was chosen (the run records it), and the line to log when the
+        choice leaves busy cores alone (None otherwise).
+    """
     if threads is not None:
         torch.set_num_threads(check_threads(threads))
-        return ThreadsUsed(threads, "by hand")
+        return ThreadsUsed(threads, "by hand"), None
     if dist.active:  # several processes share the cores as the launcher said
-        return ThreadsUsed(torch.get_num_threads(), "launcher")
+        return ThreadsUsed(torch.get_num_threads(), "launcher"), None
     if requested_threads() is not None:  # --threads N or OMP_NUM_THREADS: the user chose
-        return ThreadsUsed(torch.get_num_threads(), "by hand")
+        return ThreadsUsed(torch.get_num_threads(), "by hand"), None
     if dist.device(config.device).type != "cpu":
-        return ThreadsUsed(torch.get_num_threads(), "device default")
+        return ThreadsUsed(torch.get_num_threads(), "device default"), None
     choice = choose_threads(started)
     torch.set_num_threads(choice.threads)
-    if verbose and choice.threads < choice.cores:  # other processes keep cores busy: say so
-        _stderr(choice.describe())
-    return ThreadsUsed(choice.threads, "automatic")
+    note = choice.describe() if choice.threads < choice.cores else None  # cores left alone
+    return ThreadsUsed(choice.threads, "automatic"), note
 
 
 @contextmanager
