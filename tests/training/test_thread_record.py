@@ -14,7 +14,7 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import resume
 from run_helpers import trained_subset_run
 
-QUICK = {"epochs": 1, "schedule": "constant", "per_class": 30, "batch_size": 64}
+QUICK = {"epochs": 1, "schedule": "constant", "per_class": 30, "batch_size": 16}
 
 
 def _recorded(run_dir) -> dict[str, object]:
@@ -55,7 +55,7 @@ def test_train_json_and_report_show_the_threads(cli, tmp_path):
     out = tmp_path / "run"
     status, stdout, err = cli(
         "train", "lenet5", "--data", "mnist-subset", "--epochs", "1", "--per-class", "30",
-        "--schedule", "constant", "--threads", "1", "--out", out, "--json",
+        "--schedule", "constant", "--batch-size", "16", "--threads", "1", "--out", out, "--json",
     )  # fmt: skip
     assert status == 0, err
     assert json.loads(stdout)["threads"] == {"count": 1, "chosen": "by hand"}
