@@ -32,15 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import (
-    benchmark_parser,
-    cnnlab_command,
-    cpu_name,
-    load_average,
-    median,
-    ratio,
-    timed_run,
-)
+import machine
 
 HOG = (
     "import sys, time\n"
@@ -65,11 +57,11 @@ def train_once(src: str, engine: str, epochs: int, timeout: float) -> dict:
     env = {**os.environ, "PYTHONPATH": src}
     with tempfile.TemporaryDirectory(prefix="busy-core-") as tmp:
         out = Path(tmp) / "run"
-        command = cnnlab_command(
+        command = machine.cnnlab_command(
             "train", "lenet5", "--data", "mnist", "--epochs", str(epochs), "--engine", engine
         )
         try:
-            wall, result = timed_run(
+            wall, result = machine.timed_run(
                 [*command, "--out", str(out), "--no-progress"],
                 env=env,
                 timeout=timeout,
@@ -94,7 +86,7 @@ def rounded(value: float | None) -> float | None:
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__)
+    parser = machine.benchmark_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--engines", nargs="+", default=["torch", "numpy"])
@@ -108,7 +100,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=400.0, help="seconds per command")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.trees)
-    load_start = load_average()
+    load_start = machine.load_average()
 
     rows: dict[str, list[dict]] = {}
     for r in range(args.rounds):
@@ -122,7 +114,7 @@ def main() -> None:
                     finally:
                         if hog is not None:
                             stop(hog)
-                    row["load_1min"] = load_average()
+                    row["load_1min"] = machine.load_average()
                     rows.setdefault(f"{name} {engine} {condition}", []).append(row)
                     print(f"{name} {engine} {condition}: {row}", file=sys.stderr, flush=True)
 
@@ -131,18 +123,18 @@ def main() -> None:
         for engine in args.engines:
             idle, busy = rows[f"{name} {engine} idle"], rows[f"{name} {engine} busy"]
             wall = {
-                c: rounded(median(row["wall_s"] for row in rs))
+                c: rounded(machine.median(row["wall_s"] for row in rs))
                 for c, rs in (("idle", idle), ("busy", busy))
             }
             train = {
-                c: rounded(median(row["train_s"] for row in rs))
+                c: rounded(machine.median(row["train_s"] for row in rs))
                 for c, rs in (("idle", idle), ("busy", busy))
             }
             summary[f"{name} {engine}"] = {
                 "wall_s_median": wall,
                 "train_s_median": train,
-                "busy_over_idle_wall": rounded(ratio(wall["busy"], wall["idle"])),
-                "busy_over_idle_train": rounded(ratio(train["busy"], train["idle"])),
+                "busy_over_idle_wall": rounded(machine.ratio(wall["busy"], wall["idle"])),
+                "busy_over_idle_train": rounded(machine.ratio(train["busy"], train["idle"])),
                 "threads_lines": {
                     c: sorted({str(row.get("threads_line")) for row in rs})
                     for c, rs in (("idle", idle), ("busy", busy))
@@ -151,12 +143,12 @@ def main() -> None:
     report = {
         "benchmark": "cnnlab train lenet5 --data mnist, idle vs one core busy (a spinning hog)",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": cpu_name(),
+        "cpu": machine.cpu_name(),
         "cores": len(os.sched_getaffinity(0)),
         "epochs": args.epochs,
         "rounds": args.rounds,
         "trees": trees,
-        "load_avg_1min": {"start": load_start, "end": load_average()},
+        "load_avg_1min": {"start": load_start, "end": machine.load_average()},
         "summary": summary,
         "rounds_detail": rows,
     }
