@@ -23,10 +23,8 @@ mnist dataset must be in the cache (``cnnlab data fetch mnist``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import cpu_name
+import machine
 
 HOG = (
     "import sys, time\n"
@@ -59,30 +57,18 @@ def train_once(src: str, engine: str, epochs: int, timeout: float) -> dict:
     env = {**os.environ, "PYTHONPATH": src}
     with tempfile.TemporaryDirectory(prefix="busy-core-") as tmp:
         out = Path(tmp) / "run"
-        command = [
-            sys.executable,
-            "-m",
-            "cnnlab",
-            "train",
-            "lenet5",
-            "--data",
-            "mnist",
-            "--epochs",
-            str(epochs),
-            "--engine",
-            engine,
-            "--out",
-            str(out),
-            "--no-progress",
-        ]
-        start = time.perf_counter()
+        command = machine.cnnlab_command(
+            "train", "lenet5", "--data", "mnist", "--epochs", str(epochs), "--engine", engine
+        )
         try:
-            result = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            wall, result = machine.timed_run(
+                [*command, "--out", str(out), "--no-progress"],
+                env=env,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return {"wall_s": None, "train_s": None, "error": f"timed out after {timeout} s"}
-        wall = time.perf_counter() - start
         if result.returncode != 0:
             return {"wall_s": None, "train_s": None, "error": result.stderr.strip()[-300:]}
         history = json.loads((out / "history.json").read_text())
@@ -95,17 +81,12 @@ def train_once(src: str, engine: str, epochs: int, timeout: float) -> dict:
         }
 
 
-def median(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return round(statistics.median(kept), 2) if kept else None
-
-
-def ratio(busy: float | None, idle: float | None) -> float | None:
-    return round(busy / idle, 2) if busy and idle else None
+def rounded(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = machine.benchmark_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--engines", nargs="+", default=["torch", "numpy"])
@@ -119,7 +100,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=400.0, help="seconds per command")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.trees)
-    load_start = os.getloadavg()[0]
+    load_start = machine.load_average()
 
     rows: dict[str, list[dict]] = {}
     for r in range(args.rounds):
@@ -133,7 +114,7 @@ def main() -> None:
                     finally:
                         if hog is not None:
                             stop(hog)
-                    row["load_1min"] = round(os.getloadavg()[0], 2)
+                    row["load_1min"] = machine.load_average()
                     rows.setdefault(f"{name} {engine} {condition}", []).append(row)
                     print(f"{name} {engine} {condition}: {row}", file=sys.stderr, flush=True)
 
@@ -142,18 +123,18 @@ def main() -> None:
         for engine in args.engines:
             idle, busy = rows[f"{name} {engine} idle"], rows[f"{name} {engine} busy"]
             wall = {
-                c: median([row["wall_s"] for row in rs])
+                c: rounded(machine.median(row["wall_s"] for row in rs))
                 for c, rs in (("idle", idle), ("busy", busy))
             }
             train = {
-                c: median([row["train_s"] for row in rs])
+                c: rounded(machine.median(row["train_s"] for row in rs))
                 for c, rs in (("idle", idle), ("busy", busy))
             }
             summary[f"{name} {engine}"] = {
                 "wall_s_median": wall,
                 "train_s_median": train,
-                "busy_over_idle_wall": ratio(wall["busy"], wall["idle"]),
-                "busy_over_idle_train": ratio(train["busy"], train["idle"]),
+                "busy_over_idle_wall": rounded(machine.ratio(wall["busy"], wall["idle"])),
+                "busy_over_idle_train": rounded(machine.ratio(train["busy"], train["idle"])),
                 "threads_lines": {
                     c: sorted({str(row.get("threads_line")) for row in rs})
                     for c, rs in (("idle", idle), ("busy", busy))
@@ -162,12 +143,12 @@ def main() -> None:
     report = {
         "benchmark": "cnnlab train lenet5 --data mnist, idle vs one core busy (a spinning hog)",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": cpu_name(),
+        "cpu": machine.cpu_name(),
         "cores": len(os.sched_getaffinity(0)),
         "epochs": args.epochs,
         "rounds": args.rounds,
         "trees": trees,
-        "load_avg_1min": {"start": load_start, "end": os.getloadavg()[0]},
+        "load_avg_1min": {"start": load_start, "end": machine.load_average()},
         "summary": summary,
         "rounds_detail": rows,
     }

@@ -23,67 +23,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from cnnlab.data.datasets import load_dataset
-from cnnlab.training.callbacks import Callback
-from cnnlab.training.run import fit
-from machine import cpu_name
+
+sys.path.insert(0, str(Path(__file__).parent))
+from epoch_accuracy import fit_with_test_accuracy, seconds_to
+from machine import add_seeds_argument, benchmark_parser, cpu_name, load_average, timed_run
 
 TARGET = 0.99
 TRAIN_IMAGES = 54_000  # 90% of the 60,000 training digits
 
 
-class TestAccuracy(Callback):
-    """Test accuracy after each epoch, computed in parts by the processes and gathered."""
-
-    key = "test_accuracy"
-
-    def __init__(self, test) -> None:
-        self.test = test
-        self.accuracies: list[float] = []
-
-    def on_epoch_end(self, trainer, epoch, logs) -> None:
-        logits = trainer.dist.gather_rows(
-            self.test, lambda part: trainer.engine.logits(part, trainer.preprocessing)
-        )
-        self.accuracies.append((logits.argmax(1) == self.test.labels).float().mean().item())
-
-
 def worker(out: Path, seed: int, epochs: int) -> None:
     data = load_dataset("mnist")
-    callback = TestAccuracy(data.test)
-    history = fit(
-        "lenet5",
-        data,
-        verbose=False,
-        progress=False,
-        seed=seed,
-        epochs=epochs,
-        callbacks=[callback],
-    )
+    rows = fit_with_test_accuracy("lenet5", data, seed=seed, epochs=epochs)
     if os.environ.get("RANK", "0") != "0":
         return
-    seconds, rows = 0.0, []
-    for epoch, epoch_seconds, accuracy in zip(
-        history.epoch, history.history["seconds"], callback.accuracies
-    ):
-        seconds += epoch_seconds
-        rows.append({"epoch": epoch, "train_seconds": round(seconds, 2), "test_accuracy": accuracy})
+    seconds = rows[-1]["train_seconds"]
+    for row in rows:
+        row["train_seconds"] = round(row["train_seconds"], 2)
     out.write_text(
         json.dumps(
             {
                 "threads_per_process": torch.get_num_threads(),
                 "epochs": rows,
-                "seconds_to_99": next(
-                    (r["train_seconds"] for r in rows if r["test_accuracy"] >= TARGET), None
-                ),
+                "seconds_to_99": seconds_to(rows, TARGET),
                 "images_per_second": round(TRAIN_IMAGES * len(rows) / seconds),
             }
         )
@@ -113,16 +82,13 @@ def run_config(name: str, seed: int, epochs: int, folder: Path) -> dict:
         "--epochs",
         str(epochs),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env=env, capture_output=True)
-    wall = time.perf_counter() - started
+    wall, _ = timed_run(command, env={**os.environ, "OMP_NUM_THREADS": threads})
     return {"config": name, "seed": seed, **json.loads(out.read_text()), "wall_seconds": wall}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser = benchmark_parser(__doc__)
+    add_seeds_argument(parser, (0,))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -131,13 +97,13 @@ def main() -> None:
         worker(args.worker, args.seed, args.epochs)
         return
     load_dataset("mnist")  # fetched and verified before anything is timed
-    load = [os.getloadavg()[0]]
+    load = [load_average()]
     results = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in args.seeds:
             for name in CONFIGS:
                 results.append(run_config(name, seed, args.epochs, Path(folder)))
-                load.append(os.getloadavg()[0])
+                load.append(load_average())
     print(
         json.dumps(
             {
@@ -146,7 +112,7 @@ def main() -> None:
                 "data": "mnist",
                 "recipe": "default (adam, onecycle 1e-2, global batch 128)",
                 "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__},
-                "load_average_1min": [round(v, 2) for v in load],
+                "load_average_1min": load,
                 "results": results,
             },
             indent=2,

@@ -23,54 +23,40 @@ document:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from cnnlab.data.datasets import default_cache_dir, load_dataset
-from cnnlab.training.callbacks import Callback
-from cnnlab.training.run import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
 import anchor_mnist
-from machine import cpu_name
+from epoch_accuracy import fit_with_test_accuracy
+from machine import (
+    benchmark_parser,
+    cnnlab_command,
+    cpu_name,
+    load_average,
+    median,
+    ratio,
+    timed_run,
+)
 
 HERE = Path(__file__).parent
 
 
-class TestAccuracy(Callback):
-    """Records test accuracy after each epoch (outside the epoch's timed seconds)."""
-
-    key = "test_accuracy"
-
-    def __init__(self, test) -> None:
-        self.test = test
-        self.accuracies: list[float] = []
-
-    def on_epoch_end(self, trainer, epoch, logs) -> None:
-        logits = trainer.engine.logits(self.test.images, trainer.preprocessing)
-        self.accuracies.append((logits.argmax(1) == self.test.labels).float().mean().item())
-
-
 def recipe_run(data, recipe: str, seed: int) -> dict:
     """Train ``recipe`` in this process (no run directory); seconds and test accuracy."""
-    callback = TestAccuracy(data.test)
-    history = fit(
-        None, data, recipe=recipe, seed=seed, verbose=False, progress=False, callbacks=[callback]
-    )
+    rows = fit_with_test_accuracy(None, data, recipe=recipe, seed=seed)
     return {
         "seed": seed,
-        "train_seconds": sum(history.history["seconds"]),
-        "test_accuracy": callback.accuracies[-1],
-        "test_accuracy_by_epoch": callback.accuracies,
+        "train_seconds": rows[-1]["train_seconds"],
+        "test_accuracy": rows[-1]["test_accuracy"],
+        "test_accuracy_by_epoch": [r["test_accuracy"] for r in rows],
     }
 
 
@@ -94,13 +80,13 @@ def compare_fast(data, tensors, seeds: list[int]) -> dict:
     for seed in seeds:
         anchor.append(anchor_run(tensors, seed))
         ours.append(recipe_run(data, "mnist-fast", seed))
-    median_anchor = statistics.median(r["train_seconds"] for r in anchor)
-    median_ours = statistics.median(r["train_seconds"] for r in ours)
+    median_anchor = median(r["train_seconds"] for r in anchor)
+    median_ours = median(r["train_seconds"] for r in ours)
     return {
         "anchor_1_epoch": anchor,
         "mnist_fast": ours,
         "median_train_seconds": {"anchor": median_anchor, "mnist_fast": median_ours},
-        "mnist_fast_over_anchor": median_ours / median_anchor,
+        "mnist_fast_over_anchor": ratio(median_ours, median_anchor),
         "anchor_seeds_at_99_0": sum(r["test_accuracy"] >= 0.99 for r in anchor),
         "mnist_fast_seeds_at_99_0": sum(r["test_accuracy"] >= 0.99 for r in ours),
         "goal_met": all(r["test_accuracy"] >= 0.99 for r in ours) and median_ours < median_anchor,
@@ -113,41 +99,36 @@ def compare_995(data, tensors, seeds: list[int], anchor_epochs: int) -> dict:
         anchor.append(anchor_run(tensors, seed, anchor_epochs, shift=2, target=0.995))
         ours.append(recipe_run(data, "mnist-99.5", seed))
     reached = [r["seconds_to_target"] for r in anchor if r["seconds_to_target"] is not None]
-    median_anchor = statistics.median(reached) if reached else None
-    median_ours = statistics.median(r["train_seconds"] for r in ours)
+    median_anchor = median(reached)
+    median_ours = median(r["train_seconds"] for r in ours)
     ours_ok = all(r["test_accuracy"] >= 0.995 for r in ours)
     return {
         "anchor_shifted": anchor,
         "anchor_epochs": anchor_epochs,
         "mnist_99_5": ours,
         "median_train_seconds": {"anchor_to_99_5": median_anchor, "mnist_99_5": median_ours},
-        "mnist_99_5_over_anchor": median_ours / median_anchor if median_anchor else None,
+        "mnist_99_5_over_anchor": ratio(median_ours, median_anchor),
         "anchor_seeds_at_99_5": len(reached),
         "mnist_99_5_seeds_at_99_5": sum(r["test_accuracy"] >= 0.995 for r in ours),
         "goal_met": ours_ok and median_anchor is not None and median_ours < median_anchor,
     }
 
 
-def _wall(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, check=True)
-    return time.perf_counter() - start, done.stdout
-
-
 def compare_commands(repeats: int, mnist: Path, env: dict[str, str]) -> dict:
     anchor_walls, ours_walls, ours_accuracy, anchor_accuracy = [], [], [], []
     for _ in range(repeats):
-        wall, out = _wall(
-            [sys.executable, str(HERE / "anchor_mnist.py"), "--mnist", str(mnist)], env
-        )
+        anchor = [sys.executable, str(HERE / "anchor_mnist.py"), "--mnist", str(mnist)]
+        wall, done = timed_run(anchor, env=env, timeout=1800)
         anchor_walls.append(wall)
-        anchor_accuracy.append(json.loads(out)["test_accuracy"])
+        anchor_accuracy.append(json.loads(done.stdout)["test_accuracy"])
         with tempfile.TemporaryDirectory() as tmp:
-            argv = [sys.executable, "-m", "cnnlab", "train", "--recipe", "mnist-fast"]
-            wall, out = _wall([*argv, "--out", os.path.join(tmp, "run"), "--json"], env)
+            ours = cnnlab_command("train", "--recipe", "mnist-fast", "--json")
+            wall, done = timed_run(
+                [*ours, "--out", os.path.join(tmp, "run")], env=env, timeout=1800
+            )
         ours_walls.append(wall)
-        ours_accuracy.append(json.loads(out)["test"]["accuracy"])
-    median_anchor, median_ours = statistics.median(anchor_walls), statistics.median(ours_walls)
+        ours_accuracy.append(json.loads(done.stdout)["test"]["accuracy"])
+    median_anchor, median_ours = median(anchor_walls), median(ours_walls)
     return {
         "anchor_command": "python benchmarks/anchor_mnist.py",
         "cnnlab_command": "cnnlab train --recipe mnist-fast --out DIR",
@@ -156,13 +137,13 @@ def compare_commands(repeats: int, mnist: Path, env: dict[str, str]) -> dict:
         "anchor_test_accuracy": anchor_accuracy,
         "cnnlab_test_accuracy": ours_accuracy,
         "median_wall_seconds": {"anchor": median_anchor, "cnnlab": median_ours},
-        "cnnlab_over_anchor": median_ours / median_anchor,
+        "cnnlab_over_anchor": ratio(median_ours, median_anchor),
         "goal_met": median_ours < median_anchor,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--parts", default="fast,commands,99.5")
     parser.add_argument("--repeats", type=int, default=3, help="whole commands of each")
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the mnist-fast part")
@@ -181,7 +162,7 @@ def main() -> None:
         "benchmark": "recipes",
         "machine": cpu_name(),
         "threads": torch.get_num_threads(),
-        "load_average_1min_before": os.getloadavg()[0],
+        "load_average_1min_before": load_average(),
     }
     mnist = default_cache_dir() / "mnist"
     if "fast" in parts or "99.5" in parts:
@@ -194,7 +175,7 @@ def main() -> None:
             results["99.5"] = compare_995(data, tensors, seeds, args.anchor_epochs)
     if "commands" in parts:
         results["commands"] = compare_commands(args.repeats, mnist, env)
-    results["load_average_1min_after"] = os.getloadavg()[0]
+    results["load_average_1min_after"] = load_average()
     print(json.dumps(results, indent=2))
 
 

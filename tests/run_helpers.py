@@ -1,4 +1,4 @@
-"""Helpers for tests that interrupt training and compare runs bit for bit."""
+"""Helpers for tests that train short runs, interrupt training and compare runs bit for bit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,22 @@ import torch
 from cnnlab.training import loop
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit, resume
+
+SUBSET = "mnist-subset"
+
+
+def trained_subset_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    cache_dir: Path,
+    model: str = "lenet5",
+    name: str = "run",
+    **options: Any,
+) -> Path:
+    """A fresh run of ``model`` trained quietly on the MNIST subset with ``fit(**options)``
+    (``epochs``, ``schedule``, ``classes``, ...), in a new folder named after ``name``."""
+    out = tmp_path_factory.mktemp(name) / "run"
+    fit(model, SUBSET, out=out, cache_dir=cache_dir, verbose=False, **options)
+    return out
 
 
 def crash_then_resume(

@@ -17,6 +17,7 @@ from cnnlab.runs import (
     FinetuneInfo,
     ModelSpec,
     RunMeta,
+    ThreadsUsed,
     load_run,
     read_run_meta,
 )
@@ -78,6 +79,7 @@ def test_metadata_without_a_version_reads_as_version_1_and_round_trips():
         assert meta.version == META_VERSION == 1
         assert _json(meta.to_dict()) == {**NEW_DEFAULTS, **old}  # the same layout, and a version
         assert RunMeta.from_dict(meta.to_dict()) == meta
+        assert meta.threads is None  # not recorded before: optional
     meta = RunMeta.from_dict(OLD_FINETUNED_META)
     assert meta.model == ModelSpec("lenet5", 2, 1, {})
     assert meta.selection == ClassSelection(("5", "6"), 100)
@@ -103,6 +105,7 @@ def test_checkpoint_fields_round_trip():
         frozen=("features.0.weight",),
         finetune=FinetuneInfo("/r", "/r/best.safetensors", ("x", "y"), "all", 10, 20),
         augment="horizontal_flip",
+        threads=ThreadsUsed(2, "automatic"),
         epoch=4,
         step=0,
         scores={"val_loss": 0.25},
@@ -161,10 +164,13 @@ def test_a_missing_field_is_named_in_one_line(field):
         ("augment_pca", {"eigenvalues": [1.0]}),
         ("epoch", True),
         ("val_accuracy", "high"),
+        ("threads", 2),
+        ("threads.count", 0),
+        ("threads.chosen", "guessed"),
     ],
 )
 def test_a_mistyped_field_is_named_in_one_line(field, value):
-    data = OLD_FINETUNED_META
+    data = {**OLD_FINETUNED_META, "threads": {"count": 2, "chosen": "automatic"}}
     with pytest.raises(CheckpointError) as error:
         RunMeta.from_dict(_with(data, field, value), "run/config.json")
     message = str(error.value)

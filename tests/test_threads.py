@@ -20,16 +20,27 @@ TIMEOUT = 300
 PROBE = textwrap.dedent(
     """
     import os, sys
-    from cnnlab.cli import main
-    status = main(sys.argv[1:])
+    import cnnlab.cli as cli
+    during = {}
+    command = cli.run_command
+
+    def observed(*args):  # the environment the command runs in
+        during.update(policy=os.environ.get("OMP_WAIT_POLICY"))
+        return command(*args)
+
+    cli.run_command = observed
+    status = cli.main(sys.argv[1:])
     import torch
-    print(status, torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY"))
+    after = [os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")]
+    print(status, torch.get_num_threads(), during["policy"], *after)
     """
 )
 
 
-def _probe(*argv: str, env: dict[str, str] | None = None) -> tuple[int, int, str]:
-    """Run ``cnnlab ARGV`` in a fresh process; its status, torch's threads, the wait policy."""
+def _probe(*argv: str, env: dict[str, str] | None = None) -> tuple[int, int, str, str, str]:
+    """Run ``cnnlab ARGV`` in a fresh process; its status, torch's threads, the wait policy
+    while the command ran, then the wait policy and ``OMP_NUM_THREADS`` after ``main``
+    returned (``None`` when unset)."""
     unset = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
     environ = {k: v for k, v in os.environ.items() if k not in unset}
     result = subprocess.run(
@@ -40,8 +51,8 @@ def _probe(*argv: str, env: dict[str, str] | None = None) -> tuple[int, int, str
         timeout=TIMEOUT,
         check=True,
     )
-    status, threads, policy = result.stdout.split()[-3:]
-    return int(status), int(threads), policy
+    status, threads, policy, policy_after, omp_after = result.stdout.split()[-5:]
+    return int(status), int(threads), policy, policy_after, omp_after
 
 
 @pytest.mark.parametrize(
@@ -53,13 +64,45 @@ def _probe(*argv: str, env: dict[str, str] | None = None) -> tuple[int, int, str
     ],
 )
 def test_threads_flag_sets_torchs_count_in_a_real_process(argv) -> None:
-    assert _probe(*argv) == (0, 1, "PASSIVE")
+    """torch (imported by the command) computes with 1 thread, its threads sleep while they
+    wait; once ``main`` returns, the environment is the caller's again."""
+    assert _probe(*argv) == (0, 1, "PASSIVE", "None", "None")
 
 
 def test_without_the_flag_torch_keeps_one_thread_per_core_and_the_users_wait_policy() -> None:
-    status, threads, policy = _probe("models", env={"OMP_WAIT_POLICY": "ACTIVE"})
-    assert (status, policy) == (0, "ACTIVE")
+    status, threads, policy, policy_after, _ = _probe("models", env={"OMP_WAIT_POLICY": "ACTIVE"})
+    assert (status, policy, policy_after) == (0, "ACTIVE", "ACTIVE")
     assert threads == cpu_cores()
+
+
+@pytest.mark.parametrize("preset", [None, "3"])
+def test_main_called_in_process_gives_back_the_thread_settings(cli, monkeypatch, preset) -> None:
+    """``cnnlab.cli.main([..., "--threads", "1"])`` in a Python program: the command runs
+    with 1 thread; afterwards ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` are as they were (unset,
+    or the caller's value) and torch has its count back."""
+    import torch
+
+    import cnnlab.cli
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if preset is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, preset)
+    during = {}
+    command = cnnlab.cli.run_command
+
+    def observed(*args):  # the settings the command runs with
+        during.update(threads=torch.get_num_threads(), omp=os.environ.get("OMP_NUM_THREADS"))
+        return command(*args)
+
+    monkeypatch.setattr(cnnlab.cli, "run_command", observed)
+    before, environ = torch.get_num_threads(), dict(os.environ)
+    status, out, err = cli("models", "--threads", "1", cache=False)
+    assert status == 0 and "lenet5" in out, err
+    assert during == {"threads": 1, "omp": "1"}
+    assert dict(os.environ) == environ
+    assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])

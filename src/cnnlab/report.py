@@ -28,7 +28,7 @@ from cnnlab.data.dataset import ImageSplit
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate_split
 from cnnlab.evaluation.inputs import DataSelection, select_split
 from cnnlab.fileio import atomic_write_text
-from cnnlab.runs import CONFIG_FILE, CURVES, Run, as_run, read_run_config
+from cnnlab.runs import CONFIG_FILE, CURVES, Run, ThreadsUsed, as_run, read_run_config
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -131,15 +131,22 @@ def option_text(value: Any) -> str:
     return str(value)
 
 
-def _configuration(config: dict[str, Any]) -> list[str]:
-    """The configuration section: the options set for this run, then the defaults apart."""
+def _configuration(config: dict[str, Any], threads: ThreadsUsed | None) -> list[str]:
+    """The configuration section: the options set for this run, then the threads the
+    checkpoint was trained with, then the defaults apart."""
+    trained = [] if threads is None else [f"<p>Trained with {html.escape(threads.describe())}.</p>"]
     if not config:
-        return ["<h2>Configuration</h2>", "<p>(a checkpoint file: no run configuration)</p>"]
+        return [
+            "<h2>Configuration</h2>",
+            "<p>(a checkpoint file: no run configuration)</p>",
+            *trained,
+        ]
     defaults = config_defaults()
     chosen = [[k, option_text(v)] for k, v in config.items() if defaults.get(k, ...) != v]
     kept = [[k, option_text(v)] for k, v in config.items() if defaults.get(k, ...) == v]
     parts = ["<h2>Configuration</h2>", "<h3>Set for this run</h3>"]
     parts.append(_table(["option", "value"], chosen) if chosen else "<p>(only defaults)</p>")
+    parts += trained
     if kept:
         parts += [
             f"<details><summary>The {len(kept)} options left at their defaults</summary>",
@@ -239,7 +246,7 @@ def build_report_html(
     parts += [
         _table(["layer", "type", "output", "trainable", "non-trainable", "MACs"], layer_rows),
         f"<p>{totals}</p>",
-        *_configuration(config),
+        *_configuration(config, run.meta.threads),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -376,6 +376,49 @@ class FinetuneInfo:
         )
 
 
+#: How a training session's thread count was chosen (:attr:`ThreadsUsed.chosen`).
+THREAD_CHOICES = ("automatic", "by hand", "launcher", "device default")
+
+
+@dataclass(frozen=True)
+class ThreadsUsed:
+    """The torch thread count a training session computed with, and how it was chosen.
+
+    torch's results differ in the last bits from one count to another, so a bitwise
+    continuation of a run resumes it with the same count (``--threads N``).
+
+    Attributes:
+        count: torch's intra-op threads (``torch.get_num_threads()``) while training.
+        chosen: ``automatic`` (as many as cores other processes left free,
+            :mod:`cnnlab.threads`), ``by hand`` (``--threads N``, ``fit(threads=N)`` or
+            ``OMP_NUM_THREADS``), ``launcher`` (one of several processes: the launcher's
+            share of the cores) or ``device default`` (training on a GPU: torch's own count).
+    """
+
+    count: int
+    chosen: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "chosen": self.chosen}
+
+    def describe(self) -> str:
+        """E.g. ``2 threads, chosen automatically (the cores other processes left free)``."""
+        how = {
+            "automatic": "chosen automatically (the cores other processes left free)",
+            "by hand": "set by hand (--threads, threads= or OMP_NUM_THREADS)",
+            "launcher": "the launcher's share of the cores (one of several processes)",
+            "device default": "torch's default (training on a GPU)",
+        }[self.chosen]
+        return f"{self.count} thread{'' if self.count == 1 else 's'}, {how}"
+
+    @classmethod
+    def from_fields(cls, f: _Fields) -> ThreadsUsed:
+        return cls(
+            count=f.get("count", "a whole number >= 1", _is_positive_int),
+            chosen=f.get("chosen", " or ".join(THREAD_CHOICES), lambda v: v in THREAD_CHOICES),
+        )
+
+
 @dataclass(frozen=True)
 class RunMeta:
     """What a run (and each of its checkpoints) records about its model and data.
@@ -405,6 +448,8 @@ class RunMeta:
         augment: the ``--augment`` text, when training augmented.
         augment_pca: PCA colour augmentation's eigenvalues and eigenvectors
             (:func:`cnnlab.data.augment.pca_to_dict`'s form).
+        threads: the thread count the training session that wrote this computed with (None:
+            not recorded, runs written before it was).
         epoch: epochs completed when a checkpoint was written (checkpoints only).
         step: steps into the next epoch (resumable checkpoints only).
         scores: the monitored metric at ``epoch`` (``best.safetensors`` only), e.g.
@@ -427,6 +472,7 @@ class RunMeta:
     finetune: FinetuneInfo | None = None
     augment: str | None = None
     augment_pca: dict[str, Any] | None = None
+    threads: ThreadsUsed | None = None
     epoch: int | None = None
     step: int | None = None
     scores: dict[str, float] = field(default_factory=dict)
@@ -458,6 +504,8 @@ class RunMeta:
             data["augment"] = self.augment
         if self.augment_pca is not None:
             data["augment_pca"] = self.augment_pca
+        if self.threads is not None:
+            data["threads"] = self.threads.to_dict()
         data["data_options"] = dict(self.data_options)
         for name, value in (("epoch", self.epoch), ("step", self.step)):
             if value is not None:
@@ -494,6 +542,7 @@ class RunMeta:
         shape = f.get("input_shape", "a list [C, H, W] of whole numbers", _is_shape)
         selection = f.nested("selection", "classes and per_class", None)
         finetune = f.nested("finetune", "the fine-tuning source", None)
+        threads = f.nested("threads", "count and chosen", None)
         frozen = f.get("frozen", "a list of parameter names", _is_str_list, None)
         scores = {name: f.get(name, "a number", _is_number) for name in METRICS if name in data}
         meta = cls(
@@ -514,6 +563,7 @@ class RunMeta:
             finetune=None if finetune is None else FinetuneInfo.from_fields(finetune),
             augment=f.get("augment", "an --augment text", _is_str, None),
             augment_pca=f.get("augment_pca", "eigenvalues and eigenvectors", _is_pca, None),
+            threads=None if threads is None else ThreadsUsed.from_fields(threads),
             epoch=f.get("epoch", "a whole number >= 0", lambda v: _is_int(v) and v >= 0, None),
             step=f.get("step", "a whole number >= 0", lambda v: _is_int(v) and v >= 0, None),
             scores={name: float(value) for name, value in scores.items()},

@@ -31,6 +31,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +86,27 @@ def request_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def thread_settings_restored() -> Iterator[None]:
+    """Give the process back, on leaving, the thread settings :func:`prefer_passive_waiting`
+    and :func:`request_threads` change: the environment variables (``OMP_NUM_THREADS``, ...)
+    and, when torch was loaded on entering, its thread count (``cnnlab.cli.main`` called in a
+    Python program leaves it as it found it)."""
+    names = (*THREAD_VARIABLES, *PASSIVE_WAITING)
+    saved = {name: os.environ.get(name) for name in names}
+    torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if torch_threads is not None:
+            sys.modules["torch"].set_num_threads(torch_threads)
 
 
 def requested_threads() -> int | None:

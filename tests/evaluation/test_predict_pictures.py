@@ -136,3 +136,52 @@ def test_pictures_keep_their_aspect_ratio(tmp_path):
     prepared = prepare_picture(tmp_path / "ring-rgb.png", PictureOptions(3, (32, 32)))
     assert prepared.image.shape == (3, 32, 32) and not prepared.notes
     assert prepared.image[:, 0, 0].tolist() == [20, 120, 200]  # padding in the background colour
+
+
+def _ring_jpeg(path, height: int, width: int, orientation: int = 1) -> None:
+    """A light ring (radius a quarter of the height) on a dark ground, as a JPEG stored so
+    that a viewer applying EXIF ``orientation`` (1 upright, 6 rotated) shows it ``height`` x
+    ``width``."""
+    ys, xs = np.indices((height, width))
+    ring = np.abs(np.hypot(ys - height / 2, xs - width / 2) - height / 4) < height / 15
+    image = Image.fromarray(np.where(ring, 255, 0).astype(np.uint8))
+    exif = Image.Exif()
+    if orientation == 6:  # shown after a 270-degree turn: stored turned by 90
+        image = image.transpose(Image.Transpose.ROTATE_90)
+        exif[0x0112] = 6
+    image.save(path, quality=95, exif=exif)
+
+
+def test_a_picture_file_is_opened_once(tmp_path, monkeypatch):
+    """Decoding a picture opens its file once (the guarded decoder reads the header, the
+    aspect ratio and the pixels from one open), for a PNG and a large JPEG."""
+    _ring_jpeg(tmp_path / "ring.jpg", 1000, 3000)
+    Image.open(tmp_path / "ring.jpg").save(tmp_path / "ring.png")
+    opened: list[str] = []
+    real_open = Image.open
+
+    def counting_open(fp, *args, **kwargs):
+        opened.append(str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    for name in ("ring.png", "ring.jpg"):
+        prepare_picture(tmp_path / name, PictureOptions(1, (28, 28)))
+    assert opened == [str(tmp_path / "ring.png"), str(tmp_path / "ring.jpg")]
+
+
+def test_a_large_jpeg_is_decoded_reduced_within_the_budget_and_upright(tmp_path):
+    """A 3000x1000 JPEG (3 megapixels) is read at a reduced scale, so a budget of 0.5
+    megapixels admits it; its ring stays round; stored rotated with an EXIF orientation, it
+    is prepared as shown, like the upright file."""
+    _ring_jpeg(tmp_path / "upright.jpg", 1000, 3000)
+    _ring_jpeg(tmp_path / "rotated.jpg", 1000, 3000, orientation=6)
+    assert Image.open(tmp_path / "rotated.jpg").size == (1000, 3000)  # stored tall
+    options = PictureOptions(1, (28, 28), max_megapixels=0.5)
+    upright = prepare_picture(tmp_path / "upright.jpg", options).image[0].numpy()
+    rotated = prepare_picture(tmp_path / "rotated.jpg", options).image[0].numpy()
+    ink = upright > 64
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert abs(height - width) <= 1 and 5 <= width <= 7  # 633 of 3000 pixels -> ~5.9 of 28
+    assert np.abs(upright.astype(int) - rotated.astype(int)).max() <= 8

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from starlette.testclient import TestClient
 
 from cnnlab.analysis import summary
 from cnnlab.evaluation.predict import predict
-from cnnlab.explore.api import STATIC
+from cnnlab.explore.api import STATIC, create_app
 from cnnlab.explore.explorer import Explorer
 from cnnlab.explore.target import load_target
 from cnnlab.runs import load_run
@@ -364,3 +366,33 @@ def test_grey_levels_survive_bilinear_identity(client):
     b = uint8s(rotated["input"]["seen"], (1, 32, 32))[0].astype(float)
     expected = np.rot90(a)  # counter-clockwise, about the image centre
     assert F.mse_loss(torch.tensor(b), torch.tensor(expected.copy())) < 1.0
+
+
+def _strict(text: str):
+    """``text`` parsed as strict JSON (as a browser's ``JSON.parse``): NaN or Infinity fail."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} in the response: not strict JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_values_reach_the_page_as_null(trained_run, cache_dir):
+    """A model computing NaN (a first-layer bias and a class bias set to NaN) is still shown:
+    the responses are strict JSON, the probabilities and the unit's value ``null``."""
+    explorer = Explorer(load_target(trained_run), cache_dir=cache_dir)
+    modules = dict(explorer.target.model.named_modules())
+    head = [m for m in modules.values() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        modules["features.0"].bias[0] = float("nan")
+        head.bias[3] = float("nan")
+    example = {"kind": "example", "index": 0}
+    with TestClient(create_app(explorer)) as client:
+        forward = client.post("/api/forward", json={"input": example, "maps": False})
+        unit_body = {"input": example, "layer": "features.0", "channel": 0, "y": 3, "x": 4}
+        unit = client.post("/api/unit", json=unit_body)
+    assert forward.status_code == 200 and unit.status_code == 200, (forward.text, unit.text)
+    result = _strict(forward.text)
+    assert result["probabilities"] == [None] * 10  # softmax over a NaN logit
+    assert result["prediction"]["probability"] is None
+    assert _strict(unit.text)["value"] is None

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from cnnlab.training.checkpoint import load_checkpoint
+from run_helpers import trained_subset_run
 
 WRONG = {str: 5, int: "7", float: "x", bool: "yes", list: "x", dict: [1], type(None): [[]]}
 
@@ -76,20 +77,9 @@ def mistyped(path: tuple):
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory, cache_dir) -> Path:
     """A LeNet-5 run of one epoch at a constant rate: ``--resume --epochs 2`` continues it."""
-    from cnnlab.training.run import fit
-
-    out = tmp_path_factory.mktemp("short") / "run"
-    fit(
-        "lenet5",
-        "mnist-subset",
-        out=out,
-        cache_dir=cache_dir,
-        verbose=False,
-        epochs=1,
-        seed=0,
-        schedule="constant",
+    return trained_subset_run(
+        tmp_path_factory, cache_dir, name="short", epochs=1, seed=0, schedule="constant"
     )
-    return out
 
 
 @pytest.fixture

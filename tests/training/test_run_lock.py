@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from cnnlab.training.checkpoint import load_checkpoint
-from cnnlab.training.run import fit
 from cnnlab.training.run_lock import LOCK_FILE, RunBusyError, RunLock
 from process_helpers import finish, start_cli, stop, wait_for
+from run_helpers import trained_subset_run
 
 # long enough that the holder is still training whatever the machine's load; killed by the test
 LONG = ("--epochs", "60", "--schedule", "constant", "--batch-size", "32", "--no-progress")
@@ -60,20 +60,16 @@ def test_two_trains_on_one_out_started_together(tmp_path, cache_dir):
 
 
 @pytest.fixture
-def one_epoch_run(tmp_path, cache_dir):
-    out = tmp_path / "run"
-    fit(
-        "lenet5",
-        "mnist-subset",
-        out=out,
-        cache_dir=cache_dir,
-        verbose=False,
+def one_epoch_run(tmp_path_factory, cache_dir):
+    """A fresh one-epoch LeNet-5 run on 60 digits a class (each test resumes its own)."""
+    return trained_subset_run(
+        tmp_path_factory,
+        cache_dir,
         epochs=1,
         schedule="constant",
         batch_size=32,
         per_class=60,
     )
-    return out
 
 
 def test_two_resumes_at_once(one_epoch_run, cache_dir):

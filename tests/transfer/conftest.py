@@ -6,20 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from run_helpers import trained_subset_run
+
 
 @pytest.fixture(scope="session")
 def source_run(tmp_path_factory, cache_dir) -> Path:
     """LeNet-5 trained for 2 epochs on digits 0-4 of ``mnist-subset`` (shared, do not modify)."""
-    from cnnlab.training.run import fit
-
-    out = tmp_path_factory.mktemp("transfer") / "source-0-4"
-    fit(
-        "lenet5",
-        "mnist-subset",
-        out=out,
-        cache_dir=cache_dir,
-        verbose=False,
-        epochs=2,
-        classes="0,1,2,3,4",
+    return trained_subset_run(
+        tmp_path_factory, cache_dir, name="transfer", epochs=2, classes="0,1,2,3,4"
     )
-    return out

@@ -48,7 +48,7 @@ from cnnlab.cli.common import SHOWN_WARNINGS, Parser, add_threads, show_warning
 from cnnlab.cli.examples import examples_text
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
-from cnnlab.threads import prefer_passive_waiting, request_threads
+from cnnlab.threads import prefer_passive_waiting, request_threads, thread_settings_restored
 
 COMMANDS = (models, data, recipes, train, evaluate, pictures, export, explore)
 
@@ -101,7 +101,13 @@ def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``cnnlab``; returns the exit status (2 for user errors)."""
+    """Entry point of ``cnnlab``; returns the exit status (2 for user errors). The thread
+    settings it changes (``--threads``, OpenMP's waiting) are restored when it returns."""
+    with thread_settings_restored():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     prefer_passive_waiting()  # before torch is imported: see cnnlab.threads
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)

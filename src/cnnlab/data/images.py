@@ -1,8 +1,9 @@
 """Decoding image files into uint8 tensors, the same way for datasets and for prediction.
 
-:func:`load_image` is the one guarded decoder of cnnlab: every image file a command reads
-(``predict``, image folders in memory or streamed, the explorer's uploads, picture inputs)
-goes through it, and so through the same checks:
+:func:`open_image` is the one guarded decoder of cnnlab: every image file a command reads
+(image folders in memory or streamed, the explorer's uploads, picture inputs through
+:func:`load_image`; ``predict``'s pictures through :func:`load_image_capped`) goes through
+it, and so through the same checks:
 
 - the path must be a readable regular file (a directory, FIFO, socket, dangling link or link
   loop is named as what it is; a FIFO is never opened, so nothing blocks on it);
@@ -75,9 +76,39 @@ def load_image(
     path = Path(path)
     with open_image(path, max_megapixels, (size[1], size[0])) as image:
         array = _converted(image, channels, size)  # decoding errors: see open_image
-    tensor = torch.from_numpy(array.copy())
-    tensor = tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1).contiguous()
+    tensor = _channels_first(array, channels)
     return 255 - tensor if invert else tensor
+
+
+def load_image_capped(
+    path: str | Path,
+    channels: int,
+    longest_side: int,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+) -> torch.Tensor:
+    """Decode an image file at its own shape as it is shown (EXIF orientation applied), its
+    longest side capped at ``longest_side`` (aspect ratio kept, never enlarged), converted as
+    :func:`load_image` converts. The file is opened once; a JPEG is decoded at the smallest
+    reduced scale still at least the capped size, and the budget counts that scale.
+
+    Shape:
+        ``file -> (channels, h, w)`` uint8, ``max(h, w) <= longest_side``.
+
+    Raises:
+        DataError: as :func:`load_image`.
+    """
+    with open_image(Path(path), max_megapixels, longest_side=longest_side) as image:
+        height, width = _shown_size(image)
+        scale = min(1.0, longest_side / max(height, width))
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        array = _converted(image, channels, size)
+    return _channels_first(array, channels)
+
+
+def _channels_first(array: np.ndarray, channels: int) -> torch.Tensor:
+    """Shape: ``(H, W)`` or ``(H, W, 3)`` uint8 -> ``(channels, H, W)``."""
+    tensor = torch.from_numpy(array.copy())
+    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1).contiguous()
 
 
 def image_size(
@@ -92,14 +123,23 @@ def image_size(
         DataError: as :func:`load_image`.
     """
     with open_image(Path(path), max_megapixels, target) as image:
-        width, height = image.size
-        orientation = image.getexif().get(0x0112, 1)  # 5 to 8: rotated by 90 or 270 degrees
+        return _shown_size(image)
+
+
+def _shown_size(image: Image.Image) -> tuple[int, int]:
+    """``(H, W)`` of an opened image as it is shown (EXIF orientation applied)."""
+    width, height = image.size
+    orientation = image.getexif().get(0x0112, 1)  # 5 to 8: rotated by 90 or 270 degrees
     return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 @contextlib.contextmanager
 def open_image(
-    path: Path, max_megapixels: float, target: tuple[int, int] | None = None
+    path: Path,
+    max_megapixels: float,
+    target: tuple[int, int] | None = None,
+    *,
+    longest_side: int | None = None,
 ) -> Iterator[Image.Image]:
     """The image at ``path`` opened (header read, pixels not decoded yet) within the budget;
     a decoding error inside the ``with`` block becomes the same one-line :class:`DataError`.
@@ -107,6 +147,8 @@ def open_image(
     Args:
         target: ``(W, H)`` the image will be resized to: a JPEG is then decoded at the
             smallest scale (1/2, 1/4, 1/8) still at least that large.
+        longest_side: instead of ``target``, the image will be shrunk (if larger) so that its
+            longest side is this: the target is the image's own size so capped.
 
     Raises:
         DataError: see :func:`load_image`.
@@ -114,7 +156,7 @@ def open_image(
     check_image_path(path)
     limit = int(max_megapixels * 1_000_000)
     try:
-        with _opened(path, target) as image:
+        with _opened(path, target, longest_side) as image:
             width, height = image.size
             if width * height > limit:
                 raise DataError(
@@ -153,9 +195,12 @@ def check_image_path(path: Path) -> None:
         raise DataError(f"expected an image file, received {shown_path(path)} ({what})")
 
 
-def _opened(path: Path, target: tuple[int, int] | None) -> Image.Image:
+def _opened(
+    path: Path, target: tuple[int, int] | None, longest_side: int | None = None
+) -> Image.Image:
     """``Image.open`` limited to :data:`IMAGE_FORMATS` (and a JPEG set to decode at the
-    smallest scale still at least ``target``), with Pillow's own decompression-bomb check off:
+    smallest scale still at least ``target``, or its own size with the longest side capped at
+    ``longest_side``), with Pillow's own decompression-bomb check off:
     it is a process-wide limit, applied when a file is opened, before a JPEG can be reduced;
     :func:`open_image`'s budget replaces it. A lock keeps threads from seeing it off."""
     with _PILLOW_LIMIT, warnings.catch_warnings():
@@ -164,6 +209,10 @@ def _opened(path: Path, target: tuple[int, int] | None) -> Image.Image:
         try:
             image = Image.open(path, formats=IMAGE_FORMATS)
             try:
+                if longest_side is not None:
+                    width, height = image.size  # as stored: capping is rotation-free
+                    scale = min(1.0, longest_side / max(width, height))
+                    target = (max(1, round(width * scale)), max(1, round(height * scale)))
                 if target is not None and image.format == "JPEG":
                     image.draft(image.mode, target)
             except BaseException:

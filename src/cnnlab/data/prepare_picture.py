@@ -15,7 +15,8 @@ Three steps, each only where it applies:
 3. **Aspect ratio** (every other run): the picture is padded with its background to the
    training images' aspect ratio, then resized, so a round 0 stays round.
 
-Decoding (modes, transparency, EXIF orientation, guards) is :func:`cnnlab.data.images.load_image`.
+Decoding (modes, transparency, EXIF orientation, guards) is the guarded decoder's,
+:func:`cnnlab.data.images.load_image_capped` (one open of the file).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 from PIL import Image
 
 from cnnlab.data.digits import BOX, FIELD, centre_digit
-from cnnlab.data.images import DEFAULT_MAX_MEGAPIXELS, RESAMPLE, image_size, load_image
+from cnnlab.data.images import DEFAULT_MAX_MEGAPIXELS, RESAMPLE, load_image_capped
 
 #: Grey level (0-255) from which a picture's border counts as light; a run whose training pixels
 #: average below it (as a fraction, 0.5) counts as trained on dark backgrounds.
@@ -82,7 +83,7 @@ def prepare_picture(path: str | Path, options: PictureOptions) -> PreparedPictur
         ``file -> (channels, H, W)`` uint8, ``(H, W) = options.size``.
 
     Raises:
-        DataError: a missing or undecodable file (from :func:`load_image`).
+        DataError: a missing or undecodable file (from :func:`load_image_capped`).
     """
     array = _decode(path, options)  # (C, h, w) uint8, the picture's size (long side capped)
     background = border_level(array)
@@ -115,12 +116,10 @@ def prepare_picture(path: str | Path, options: PictureOptions) -> PreparedPictur
 def _decode(path: str | Path, options: PictureOptions) -> np.ndarray:
     """The picture at its own size (EXIF orientation applied), its long side capped at
     :data:`DECODE_SIDE` (or 4x the run's images: a JPEG is then decoded at a reduced scale),
-    ``(C, h, w)`` uint8. Both reads go through the guarded decoder."""
+    ``(C, h, w)`` uint8. The file is opened once, by the guarded decoder."""
     side = max(DECODE_SIDE, 4 * max(options.size))
-    h, w = image_size(path, options.max_megapixels, target=(side, side))  # JPEG: reduced
-    scale = min(1.0, side / max(h, w))
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return load_image(path, options.channels, size, max_megapixels=options.max_megapixels).numpy()
+    image = load_image_capped(path, options.channels, side, options.max_megapixels)
+    return image.numpy()  # (C, h, w)
 
 
 def border_level(array: np.ndarray) -> float:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate
+from cnnlab.runs import ThreadsUsed, load_run
 from cnnlab.training.history import History
 
 
@@ -20,11 +21,14 @@ class TrainingResult:
         history: what training returned (one row per epoch).
         test: the evaluation of the run's kept checkpoint (``best``, else ``last``) on the
             test split of its dataset.
+        threads: the thread count that checkpoint was trained with, and how it was chosen
+            (None: not recorded).
     """
 
     run: str
     history: History
     test: EvaluationReport
+    threads: ThreadsUsed | None = None
 
     @property
     def checkpoint_name(self) -> str:
@@ -32,9 +36,10 @@ class TrainingResult:
         return Path(self.test.checkpoint).stem
 
     def to_dict(self) -> dict[str, Any]:
-        """``cnnlab train --json``: the run, its history and the test metrics."""
+        """``cnnlab train --json``: the run, its threads, its history and the test metrics."""
         return {
             "run": self.run,
+            "threads": None if self.threads is None else self.threads.to_dict(),
             **self.history.to_dict(),
             "test": {
                 "accuracy": self.test.accuracy,
@@ -66,4 +71,6 @@ def training_result(
         CheckpointError: ``run_dir`` holds no run.
         DataError: the run's dataset cannot be loaded.
     """
-    return TrainingResult(str(run_dir), history, evaluate(run_dir, cache_dir=cache_dir))
+    run = load_run(run_dir)  # its kept checkpoint, as evaluate would load it
+    report = evaluate(run, cache_dir=cache_dir)
+    return TrainingResult(str(run_dir), history, report, run.meta.threads)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cnnlab.errors import CnnlabError, ConfigError, ModelError
 from cnnlab.explore.explorer import DEFAULT_MAX_CHANNELS, Explorer
 from cnnlab.explore.inputs import mapping, parse_input, parse_transform, refused, whole
+from cnnlab.fileio import strict_json
 
 STATIC = Path(__file__).parent / "static"
 #: Largest accepted upload (an image file), in bytes.
@@ -47,12 +48,21 @@ class ApiError(Exception):
         self.status = status
 
 
+class StrictJSONResponse(JSONResponse):
+    """A JSON response that is always strict JSON (RFC 8259), which browsers parse: NaN and
+    infinite numbers (a diverged model's probabilities, a unit's value) become ``null``
+    (:func:`cnnlab.fileio.strict_json`) instead of ``NaN``, which ``JSON.parse`` rejects."""
+
+    def render(self, content: Any) -> bytes:
+        return strict_json(content, indent=None).encode("utf-8")
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split()) or "error"
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": _one_line(message)}, status_code=status)
+def error_response(status: int, message: str) -> StrictJSONResponse:
+    return StrictJSONResponse({"error": _one_line(message)}, status_code=status)
 
 
 def _status_of(exc: CnnlabError) -> int:
@@ -67,7 +77,7 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         try:
-            return JSONResponse(await handler(request))
+            return StrictJSONResponse(await handler(request))
         except ApiError as exc:
             return error_response(exc.status, str(exc))
         except CnnlabError as exc:

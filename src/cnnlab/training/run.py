@@ -40,6 +40,7 @@ from cnnlab.runs import (
     ClassSelection,
     ModelSpec,
     RunMeta,
+    ThreadsUsed,
     read_history,
     read_run_config,
     read_run_meta,
@@ -349,7 +350,8 @@ def _train(
     start = network_start(net, splits, config, saved)
     check_outputs(net, spec, (channels, *start.preprocessing.input_size))
     augmenter = build_augmenter(config, splits.train, saved)
-    meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist)
+    used, note = _use_threads(threads, started, config, dist)  # recorded in the metadata
+    meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist, used)
     if dist.is_main:
         warning = few_steps_warning(len(splits.train), config.batch_size, config.epochs)
         if warning is not None:
@@ -378,7 +380,6 @@ def _train(
             )
         )
     seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
-    _use_threads(threads, started, config, dist, verbose)  # before the engine is built
     writes = run_dir if dist.is_main else None  # rank 0 alone writes the run's files
     trainer = Trainer(
         *inputs,
@@ -401,6 +402,8 @@ def _train(
         # stateless and added after restore, so runs saved before it existed resume as well
         curves = _curves_callback(writes, config, defer_curves)
         trainer.callbacks.append(curves)
+    if note is not None and verbose and dist.is_main:  # once every check has passed
+        _stderr(note)
     try:
         history = trainer.fit()
     except DivergedError as exc:
@@ -466,20 +469,27 @@ def _use_threads(
     started: CpuSnapshot | None,
     config: TrainConfig,
     dist: Distributed,
-    verbose: bool,
-) -> None:
+) -> tuple[ThreadsUsed, str | None]:
     """Set torch's thread count for training: ``threads`` when given; else, for one process on
-    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free (logged when
-    that is fewer than all)."""
+    the CPU without ``OMP_NUM_THREADS``, the cores other processes leave free.
+
+    Returns:
+        The count and how it was chosen (the run records it), and the line to log when the
+        choice leaves busy cores alone (None otherwise).
+    """
     if threads is not None:
         torch.set_num_threads(check_threads(threads))
-        return
-    if dist.active or requested_threads() is not None or dist.device(config.device).type != "cpu":
-        return  # several processes share the cores as the launcher said; the user chose
+        return ThreadsUsed(threads, "by hand"), None
+    if dist.active:  # several processes share the cores as the launcher said
+        return ThreadsUsed(torch.get_num_threads(), "launcher"), None
+    if requested_threads() is not None:  # --threads N or OMP_NUM_THREADS: the user chose
+        return ThreadsUsed(torch.get_num_threads(), "by hand"), None
+    if dist.device(config.device).type != "cpu":
+        return ThreadsUsed(torch.get_num_threads(), "device default"), None
     choice = choose_threads(started)
     torch.set_num_threads(choice.threads)
-    if verbose and choice.threads < choice.cores:  # other processes keep cores busy: say so
-        _stderr(choice.describe())
+    note = choice.describe() if choice.threads < choice.cores else None  # cores left alone
+    return ThreadsUsed(choice.threads, "automatic"), note
 
 
 @contextmanager
@@ -500,8 +510,10 @@ def _run_meta(
     augmenter: Augmenter | None,
     data_options: dict[str, Any],
     dist: Distributed,
+    threads: ThreadsUsed,
 ) -> RunMeta:
-    """What the run and each of its checkpoints record about its model, data and processes."""
+    """What the run and each of its checkpoints record about its model, data, processes and
+    threads."""
     augment, augment_pca = recorded_augment(augmenter)
     return RunMeta(
         model=spec,
@@ -517,6 +529,7 @@ def _run_meta(
         finetune=start.finetune,
         augment=augment,
         augment_pca=augment_pca,
+        threads=threads,
         **launch_meta(dist),
     )
 
