@@ -15,7 +15,6 @@ round; the medians over the rounds are reported. Run it on a machine with nothin
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,8 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import machine
 from busy_core import start_hog, stop
-from machine import cpu_name
 
 STEP = """
 import statistics, sys, time
@@ -74,12 +73,12 @@ def step_ms(setting: dict[str, str], threads: int, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = machine.benchmark_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     runs = {**{(name, 2): setting for name, setting in SETTINGS.items()}, ("default", 1): {}}
-    load_start = os.getloadavg()[0]
+    load_start = machine.load_average()
     rows: dict[str, list[float]] = {}
     for r in range(args.rounds):
         for (name, threads), setting in runs.items():
@@ -101,9 +100,9 @@ def main() -> None:
             {
                 "benchmark": "LeNet-5 training step (batch 128), OpenMP wait settings",
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "cpu": cpu_name(),
+                "cpu": machine.cpu_name(),
                 "cores": os.cpu_count(),
-                "load_avg_1min": {"start": load_start, "end": os.getloadavg()[0]},
+                "load_avg_1min": {"start": load_start, "end": machine.load_average()},
                 "median_step_ms": medians,
                 "rounds_ms": rows,
             },
