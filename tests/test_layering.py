@@ -27,6 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cnnlab"
 LAYERS: dict[str, float] = {
     "errors": 0,
     "fileio": 0,
+    "documents": 0,
     "_lazy": 0,
     "threads": 0.5,
     "shapes": 1,

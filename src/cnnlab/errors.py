@@ -106,3 +106,11 @@ def describe_path(path: object) -> str | None:
     if not os.access(text, os.R_OK):
         return "not readable (permission denied)"
     return None
+
+
+def describe_missing(path: object, missing: str) -> str:
+    """What stands at ``path`` where a folder or run was expected and is not: the words of
+    :func:`describe_path` (``"a FIFO"``, ``"a dangling symbolic link to 'x'"``, ...), or
+    ``missing`` (e.g. ``"no such folder"``) where it names no such file or a regular file."""
+    what = describe_path(path)
+    return missing if what in (None, "no such file") else what

@@ -35,7 +35,7 @@ from cnnlab.errors import (
     ConfigError,
     ModelError,
     RunFileWarning,
-    describe_path,
+    describe_missing,
     expected,
     shown_path,
 )
@@ -807,11 +807,9 @@ def load_run(path: str | Path, checkpoint: str = "best", model: nn.Module | None
     elif path.is_file():
         file = path
     else:
-        what = describe_path(path)
-        what = "no such path" if what in (None, "no such file") else what
         raise CheckpointError(
             f"expected a run directory or a .safetensors checkpoint, received "
-            f"{shown_path(path)} ({what})"
+            f"{shown_path(path)} ({describe_missing(path, 'no such path')})"
         )
     ckpt = load_checkpoint(file)
     meta = RunMeta.from_dict(ckpt.meta, file)

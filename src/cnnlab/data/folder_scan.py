@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.data.images import IMAGE_SUFFIXES
-from cnnlab.errors import DataError, describe_path
+from cnnlab.errors import DataError, describe_missing, describe_path
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
@@ -52,11 +52,9 @@ def scan_folder(root: str | Path) -> FolderScan:
     """
     root = Path(root)
     if not root.is_dir():
-        what = describe_path(root)
-        what = "no such folder" if what in (None, "no such file") else what
         raise DataError(
             f"expected a dataset name or a folder of images with one sub-folder per class, "
-            f"received {str(root)!r} ({what})"
+            f"received {str(root)!r} ({describe_missing(root, 'no such folder')})"
         )
     subdirs = _subdirs(root)
     if "train" in {d.name for d in subdirs}:

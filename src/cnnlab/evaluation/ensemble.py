@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from cnnlab.documents import field_values
 from cnnlab.errors import ConfigError
 from cnnlab.evaluation.inputs import DataSelection, load_split
 from cnnlab.inference import compute_logits, image_batches
@@ -46,12 +47,7 @@ class EnsembleReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "data": self.data,
-            "split": self.split,
-            "examples": self.examples,
-            "combine": self.combine,
-            "accuracy": self.accuracy,
-            "loss": self.loss,
+            **field_values(self, "data", "split", "examples", "combine", "accuracy", "loss"),
             "gain_over_best_member": self.gain,
             "members": self.members,
         }

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.data.dataset import ImageSplit
+from cnnlab.documents import field_values
 from cnnlab.errors import ConfigError
 from cnnlab.evaluation.inputs import DataSelection, select_split
 from cnnlab.evaluation.metrics import (
@@ -55,18 +56,9 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "checkpoint": self.checkpoint,
-            "data": self.data,
-            "split": self.split,
-            "examples": self.examples,
-            "loss": self.loss,
-            "accuracy": self.accuracy,
+            **field_values(self),
             "top_k": {str(k): v for k, v in self.top_k.items()},
             "classes": list(self.classes),
-            "per_class": self.per_class,
-            "confusion_matrix": self.confusion_matrix,
-            "mistakes": self.mistakes,
-            "tta": self.tta,
             "selected_classes": None
             if self.selected_classes is None
             else list(self.selected_classes),

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnlab.analysis.torch_calls import FunctionWatcher, argument_tensors, tensors_in
+from cnnlab.documents import field_values
 from cnnlab.explore.layers import LayerRow, row_lookup
 
 #: Display names of the functions that combine tensors, keyed by function object.
@@ -101,15 +102,10 @@ class Merge:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "index": self.index,
-            "op": self.op,
-            "label": self.label,
-            "container": self.container,
-            "container_type": self.container_type,
+            **field_values(self, "index", "op", "label", "container", "container_type"),
             "inputs": [s.to_dict() for s in self.inputs],
             "output_shape": list(self.output_shape),
-            "position": self.position,
-            "lanes": self.lanes,
+            **field_values(self, "position", "lanes"),
         }
 
 

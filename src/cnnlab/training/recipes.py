@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from cnnlab.documents import field_values
 from cnnlab.errors import ConfigError
 
 NOT_MEASURED = "not measured here"
@@ -51,12 +52,8 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         """The recipe as ``cnnlab recipes --json`` prints it."""
         return {
-            "name": self.name,
-            "summary": self.summary,
-            "model": self.model,
-            "data": self.data,
+            **field_values(self),
             "options": dict(self.options),
-            "source": self.source,
             "measured": self.measured if self.measured is not None else NOT_MEASURED,
         }
 
