@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,25 +151,14 @@ def fit(
     (:mod:`cnnlab.training.run_lock`): another process training into it is refused, and a
     failure before the run's ``config.json`` was written leaves no folder behind.
     """
-    module = model if isinstance(model, nn.Module) else None
     name = model_text(model) if model is not None else None
-    started = cpu_snapshot()  # other processes' load is measured from here (cnnlab.threads)
-    # a torchrun launch's process group (one process: nothing); the run folder's lock
-    with session() as dist, ExitStack() as owner, _restored_threads():
-        dist.check_same("training options", {"model": name, **_same_everywhere(options)})
-        # rank 0 decides (creates the run folder, or finds a restarted run) and tells the others
-        run_dir, config, saved = dist.decide(
-            lambda: _new_run(name, data, out, options, dist, owner)
-        )
-        splits = None if isinstance(data, str) else data
-        train = (config, splits, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(
-            *train,
-            module=module,
-            defer_curves=defer_curves,
-            threads=threads,
-            started=started,
-        )
+    return _run_session(
+        ("training options", {"model": name, **_same_everywhere(options)}),
+        lambda dist, owner: _new_run(name, data, out, options, dist, owner),
+        None if isinstance(data, str) else data,
+        _Reporting(callbacks, verbose, progress, cache_dir, defer_curves, threads),
+        model if isinstance(model, nn.Module) else None,
+    )
 
 
 def resume(
@@ -219,24 +209,59 @@ def resume(
         ConfigError: an option that disagrees with the saved run (one line each), or another
             process holds the run.
     """
-    module = model if isinstance(model, nn.Module) else None
     given = {**options, **({"model": model} if isinstance(model, str) else {})}
     if isinstance(data, str):
         given["data"], data = data, None
-    started = cpu_snapshot()
+    return _run_session(
+        ("resume options", {"run": str(run_dir), **_same_everywhere(given)}),
+        lambda dist, owner: _resumed_run(Path(run_dir), given, dist, owner, out=out),
+        data,
+        _Reporting(callbacks, verbose, progress, cache_dir, defer_curves, threads),
+        model if isinstance(model, nn.Module) else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Reporting:
+    """What :func:`fit` and :func:`resume` take alike besides the run: the extra callbacks,
+    what is printed, the dataset cache, deferred curves and the thread count (see
+    :func:`fit`'s arguments of the same names)."""
+
+    callbacks: Sequence[Callback]
+    verbose: bool
+    progress: bool | None
+    cache_dir: str | Path | None
+    defer_curves: bool
+    threads: int | None
+
+
+_Decision = tuple[Path | None, TrainConfig, RunMeta | None]
+
+
+def _run_session(
+    same: tuple[str, dict[str, Any]],
+    decide: Callable[[Distributed, ExitStack], _Decision],
+    data: DatasetSplits | None,
+    reporting: _Reporting,
+    module: nn.Module | None,
+) -> History:
+    """Train a new or resumed run in every process of a torchrun launch (one process:
+    nothing to share), holding the run folder's lock and restoring torch's threads after.
+
+    Args:
+        same: what the values are called, and the values every process must have been given
+            alike (checked before anything else).
+        decide: rank 0's decision, told to the others: the run folder (claimed in the
+            :class:`ExitStack` it gets), its config and a resumed run's saved metadata.
+        data: splits given in memory (None: load the config's data spec).
+        reporting: the callbacks, printing and threads the caller asked for.
+        module: the ``nn.Module`` given to :func:`fit` or :func:`resume`, if any.
+    """
+    started = cpu_snapshot()  # other processes' load is measured from here (cnnlab.threads)
     with session() as dist, ExitStack() as owner, _restored_threads():
-        dist.check_same("resume options", {"run": str(run_dir), **_same_everywhere(given)})
-        run_dir, config, saved = dist.decide(
-            lambda: _resumed_run(Path(run_dir), given, dist, owner, out=out)
-        )
-        train = (config, data, run_dir, saved, callbacks, verbose, progress, cache_dir, dist)
-        return _train(
-            *train,
-            module=module,
-            defer_curves=defer_curves,
-            threads=threads,
-            started=started,
-        )
+        dist.check_same(*same)
+        run_dir, config, saved = dist.decide(lambda: decide(dist, owner))
+        return _train(config, data, run_dir, saved, reporting, dist, module, started)
 
 
 def _new_run(
@@ -312,37 +337,36 @@ def _train(
     data: DatasetSplits | None,
     run_dir: Path | None,
     saved: RunMeta | None,
-    callbacks: Sequence[Callback],
-    verbose: bool,
-    progress: bool | None,
-    cache_dir: str | Path | None,
+    reporting: _Reporting,
     dist: Distributed,
-    module: nn.Module | None = None,
-    defer_curves: bool = False,
-    threads: int | None = None,
-    started: CpuSnapshot | None = None,
+    module: nn.Module | None,
+    started: CpuSnapshot,
 ) -> History:
     """Train the run ``config`` describes into ``run_dir`` (None: in memory), in every
     process of ``dist``.
 
     Args:
         data: the splits, or None to load ``config.data``.
-        module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
-        defer_curves: return before ``curves.png`` is drawn (see :func:`fit`).
-        threads: torch's threads by hand (None: :func:`_use_threads` chooses).
+        reporting: callbacks, printing, dataset cache, deferred curves
+            (``defer_curves``: return before ``curves.png`` is drawn, see :func:`fit`)
+            and torch's threads by hand (None: :func:`_use_threads` chooses).
+        module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         started: when the run started (other processes' load is measured from there).
     """
+    speaks = reporting.verbose and dist.is_main  # rank 0 alone prints
     data_options = folder_options(config, saved)
     if data is None:  # rank 0 fills the cache, the others read it
         data = dist.main_first(
-            lambda: load_dataset(config.data, cache_dir, workers=config.workers, **data_options)
+            lambda: load_dataset(
+                config.data, reporting.cache_dir, workers=config.workers, **data_options
+            )
         )
     splits = select(data, config.classes, config.per_class, config.seed)  # --classes ...
     splits = _with_validation(splits, config)
     if saved is None:  # a new run: enough steps (its config.json records the epochs trained)
-        _reach_min_steps(config, len(splits.train), verbose and dist.is_main)
+        _reach_min_steps(config, len(splits.train), speaks)
     torch.manual_seed(config.seed)
     channels = splits.train.image_shape[0]
     net, spec = build_network(config, len(splits.classes), channels, module, saved)
@@ -350,7 +374,7 @@ def _train(
     start = network_start(net, splits, config, saved)
     check_outputs(net, spec, (channels, *start.preprocessing.input_size))
     augmenter = build_augmenter(config, splits.train, saved)
-    used, note = _use_threads(threads, started, config, dist)  # recorded in the metadata
+    used, note = _use_threads(reporting.threads, started, config, dist)  # in the metadata
     meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist, used)
     if dist.is_main:
         warning = few_steps_warning(len(splits.train), config.batch_size, config.epochs)
@@ -376,33 +400,34 @@ def _train(
             net.load_state_dict(load_checkpoint(restore).model_state)
         inputs = dist.main_first(  # rank 0 fills the feature cache, the others read it
             lambda: feature_training(
-                net, splits, start.preprocessing, config, cache_dir, verbose and dist.is_main
+                net, splits, start.preprocessing, config, reporting.cache_dir, speaks
             )
         )
     seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
     writes = run_dir if dist.is_main else None  # rank 0 alone writes the run's files
+    bar = reporting.progress
     trainer = Trainer(
         *inputs,
         dist.device(config.device),
-        callbacks=[*_builtin_callbacks(writes, config), *callbacks],
+        callbacks=[*_builtin_callbacks(writes, config), *reporting.callbacks],
         checkpoint_path=last,
         meta=meta.to_dict(),
-        log=_stderr if verbose and dist.is_main else None,
-        progress=(sys.stderr.isatty() if progress is None else progress) and dist.is_main,
+        log=_stderr if speaks else None,
+        progress=(sys.stderr.isatty() if bar is None else bar) and dist.is_main,
         augmenter=augmenter,
         dist=dist,
     )
     if restore is not None:
         trainer.restore(restore)
         trainer.stop_training = _stopped_early(trainer)
-    if saved is not None and verbose and dist.is_main:
+    if saved is not None and speaks:
         _stderr(_where_it_continues(run_dir, trainer, config, restore is not None, dist))
     curves = None
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        curves = _curves_callback(writes, config, defer_curves)
+        curves = _curves_callback(writes, config, reporting.defer_curves)
         trainer.callbacks.append(curves)
-    if note is not None and verbose and dist.is_main:  # once every check has passed
+    if note is not None and speaks:  # once every check has passed
         _stderr(note)
     try:
         history = trainer.fit()
