@@ -1,9 +1,11 @@
 """The model registry: ``@register_model``, ``create_model`` and ``list_models``.
 
-A model is registered by decorating a factory function ``f(num_classes, in_channels, **kw) ->
-nn.Module``. Registration is strict (a duplicate name raises), lookups of unknown names suggest
-close matches, and every model built through :func:`create_model` remembers the name and
-keyword arguments it was built from, so a checkpoint can rebuild it without executing code.
+A model is registered by decorating a factory ``f(num_classes, in_channels, **kw) ->
+nn.Module``: the model class itself where its constructor is the factory (``@register_model``
+above ``class LeNet5``), else a function (a variant of a family: ``resnet18``). Registration
+is strict (a duplicate name raises), lookups of unknown names suggest close matches, and every
+model built through :func:`create_model` remembers the name and keyword arguments it was built
+from, so a checkpoint can rebuild it without executing code.
 
 This module imports no model (it sits below the zoo): look models up through
 :mod:`cnnlab.models` (or the public ``cnnlab.create_model``), which registers every family first.
@@ -56,7 +58,9 @@ def register_model(
     default_num_classes: int = 1000,
     description: str = "",
 ) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator registering a model factory under ``name``.
+    """Decorator registering a model factory (a class or a function) under ``name``; its
+    options are the factory's parameters other than ``num_classes`` and ``in_channels``, its
+    description the first line of its docstring unless ``description`` is given.
 
     Raises:
         ValueError: ``name`` is already registered (a programming error, not a user error).

@@ -9,8 +9,13 @@ from torch import nn
 class ImageClassifier(nn.Module):
     """Base class: ``forward(x) = forward_head(forward_features(x))``.
 
-    Subclasses build ``self.features`` and ``self.classifier`` (or override the two methods), set
-    ``self.default_input_shape`` to ``(C, H, W)`` and implement :meth:`reset_classifier`.
+    Subclasses pass their classes and default input shape ``(C, H, W)`` to ``__init__``, build
+    ``self.features`` and ``self.classifier`` (or override the two methods) and implement
+    :meth:`reset_classifier`.
+
+    Args:
+        num_classes: outputs of the classifier.
+        default_input_shape: ``(C, H, W)``, the input the architecture was designed for.
     """
 
     default_input_shape: tuple[int, int, int]
@@ -20,6 +25,11 @@ class ImageClassifier(nn.Module):
     #: ``aux_loss_weight * loss(a, y)`` for each ``a`` in it.
     aux_outputs: tuple[torch.Tensor, ...] = ()
     aux_loss_weight: float = 0.0
+
+    def __init__(self, num_classes: int, default_input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.default_input_shape = default_input_shape
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone. Shape: ``(N, C, H, W) -> features`` (model specific)."""

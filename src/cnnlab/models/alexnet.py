@@ -18,8 +18,9 @@ from cnnlab.models._base import ImageClassifier
 from cnnlab.registry import register_model
 
 
+@register_model("alexnet", default_input=(3, 224, 224), default_num_classes=1000)
 class AlexNet(ImageClassifier):
-    """AlexNet: five convolutions, three max pools, three fully connected layers.
+    """AlexNet (Krizhevsky 2012), torchvision layout: 5 convs, 3 max pools, 3 FC layers.
 
     Args:
         num_classes: outputs of the last layer.
@@ -31,9 +32,7 @@ class AlexNet(ImageClassifier):
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> None:
-        super().__init__()
-        self.default_input_shape = (in_channels, 224, 224)
-        self.num_classes = num_classes
+        super().__init__(num_classes, (in_channels, 224, 224))
         self.features = nn.Sequential(
             # N x C x 224 x 224
             nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2),
@@ -70,9 +69,3 @@ class AlexNet(ImageClassifier):
         x = torch.flatten(x, 1)
         # N x 9216
         return self.classifier(x)
-
-
-@register_model("alexnet", default_input=(3, 224, 224), default_num_classes=1000)
-def alexnet(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> AlexNet:
-    """AlexNet (Krizhevsky 2012), torchvision layout: 5 convs, 3 max pools, 3 FC layers."""
-    return AlexNet(num_classes, in_channels, dropout=dropout)

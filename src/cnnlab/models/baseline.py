@@ -27,8 +27,12 @@ from cnnlab.registry import register_model
 from cnnlab.shapes import conv_output_size
 
 
+@register_model("baseline", default_input=(3, 32, 32), default_num_classes=10)
 class Baseline(ImageClassifier):
-    """Conv 6@5x5 same, BN, ReLU, max-pool 2/2 same, dropout, flatten, dense 128, dropout, dense.
+    """The Keras CNN tutorial's CIFAR-10 baseline: conv 6@5x5, BN, ReLU, max pool, dense 128.
+
+    In full: conv 6@5x5 same, BN, ReLU, max-pool 2/2 same, dropout, flatten, dense 128,
+    dropout, dense.
 
     Args:
         num_classes: outputs of the last layer.
@@ -47,10 +51,8 @@ class Baseline(ImageClassifier):
         input_size: int | tuple[int, int] = 32,
         dropout: float = 0.2,
     ) -> None:
-        super().__init__()
         h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-        self.default_input_shape = (in_channels, h, w)
-        self.num_classes = num_classes
+        super().__init__(num_classes, (in_channels, h, w))
         pooled = conv_output_size(h, 2, 2, ceil_mode=True) * conv_output_size(
             w, 2, 2, ceil_mode=True
         )
@@ -75,14 +77,3 @@ class Baseline(ImageClassifier):
             if isinstance(m, nn.Conv2d | nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-
-
-@register_model("baseline", default_input=(3, 32, 32), default_num_classes=10)
-def baseline(
-    num_classes: int = 10,
-    in_channels: int = 3,
-    input_size: int | tuple[int, int] = 32,
-    dropout: float = 0.2,
-) -> Baseline:
-    """The Keras CNN tutorial's CIFAR-10 baseline: conv 6@5x5, BN, ReLU, max pool, dense 128."""
-    return Baseline(num_classes, in_channels, input_size, dropout)

@@ -109,8 +109,11 @@ class InceptionAux(nn.Module):
         return self.fc2(x)
 
 
+@register_model("googlenet", default_input=(3, 224, 224), default_num_classes=1000)
 class GoogLeNet(ImageClassifier):
-    """GoogLeNet (Inception v1) with optional auxiliary classifiers.
+    """GoogLeNet / Inception v1 (Szegedy 2014), torchvision layout, auxiliary heads in training.
+
+    The auxiliary classifiers are optional.
 
     Args:
         num_classes: outputs of the classifiers.
@@ -136,9 +139,7 @@ class GoogLeNet(ImageClassifier):
         dropout_aux: float = 0.7,
         paper_5x5: bool = False,
     ) -> None:
-        super().__init__()
-        self.default_input_shape = (in_channels, 224, 224)
-        self.num_classes = num_classes
+        super().__init__(num_classes, (in_channels, 224, 224))
         k5 = 5 if paper_5x5 else 3
         self.conv1 = ConvBNReLU(in_channels, 64, BN_EPS, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -219,16 +220,3 @@ class GoogLeNet(ImageClassifier):
         for aux in (self.aux1, self.aux2):
             if aux is not None:
                 aux.fc2 = nn.Linear(aux.fc2.in_features, num_classes)
-
-
-@register_model("googlenet", default_input=(3, 224, 224), default_num_classes=1000)
-def googlenet(
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    aux_logits: bool = True,
-    dropout: float = 0.2,
-    dropout_aux: float = 0.7,
-    paper_5x5: bool = False,
-) -> GoogLeNet:
-    """GoogLeNet / Inception v1 (Szegedy 2014), torchvision layout, auxiliary heads in training."""
-    return GoogLeNet(num_classes, in_channels, aux_logits, dropout, dropout_aux, paper_5x5)

@@ -38,8 +38,11 @@ def _choose(table: dict[str, type[nn.Module]], kind: str, value: str) -> type[nn
     return table[value]
 
 
+@register_model("lenet5", default_input=(1, 32, 32), default_num_classes=10)
 class LeNet5(ImageClassifier):
-    """LeNet-5 with a choice of activation and pooling.
+    """LeNet-5 (LeCun 1998): conv 6@5x5, pool, conv 16@5x5, pool, conv 120@5x5, fc 84, fc.
+
+    With a choice of activation and pooling.
 
     Args:
         num_classes: outputs of the last layer.
@@ -58,11 +61,9 @@ class LeNet5(ImageClassifier):
         activation: str = "relu",
         pooling: str = "max",
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, (in_channels, 32, 32))
         act = _choose(ACTIVATIONS, "activation", activation)
         pool = _choose(POOLINGS, "pooling", pooling)
-        self.default_input_shape = (in_channels, 32, 32)
-        self.num_classes = num_classes
         self.features = nn.Sequential(
             # N x C x 32 x 32
             nn.Conv2d(in_channels, 6, kernel_size=5),  # C1
@@ -85,17 +86,11 @@ class LeNet5(ImageClassifier):
         )
 
 
-@register_model("lenet5", default_input=(1, 32, 32), default_num_classes=10)
-def lenet5(
-    num_classes: int = 10, in_channels: int = 1, activation: str = "relu", pooling: str = "max"
-) -> LeNet5:
-    """LeNet-5 (LeCun 1998): conv 6@5x5, pool, conv 16@5x5, pool, conv 120@5x5, fc 84, fc."""
-    return LeNet5(num_classes, in_channels, activation=activation, pooling=pooling)
-
-
+@register_model("lenet5-paddle", default_input=(1, 28, 28), default_num_classes=10)
 class LeNet5Paddle(ImageClassifier):
-    """The LeNet variant of seed 001 (PaddlePaddle tutorial) for 28x28 MNIST digits.
+    """The PaddlePaddle tutorial's LeNet (28x28, sigmoid): conv 6@5, pool, conv 16@5, conv 120@4.
 
+    The LeNet variant of seed 001 (PaddlePaddle tutorial) for 28x28 MNIST digits:
     conv 6@5x5, max pool 2, conv 16@5x5, max pool 2, conv 120@4x4, fc 64, fc classes, with
     sigmoid activations. The seed prints, for a batch of 3 inputs of 1x28x28::
 
@@ -120,10 +115,8 @@ class LeNet5Paddle(ImageClassifier):
     def __init__(
         self, num_classes: int = 10, in_channels: int = 1, activation: str = "sigmoid"
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, (in_channels, 28, 28))
         act = _choose(ACTIVATIONS, "activation", activation)
-        self.default_input_shape = (in_channels, 28, 28)
-        self.num_classes = num_classes
         self.features = nn.Sequential(
             # N x C x 28 x 28
             nn.Conv2d(in_channels, 6, kernel_size=5),
@@ -144,11 +137,3 @@ class LeNet5Paddle(ImageClassifier):
             act(),
             nn.Linear(64, num_classes),
         )
-
-
-@register_model("lenet5-paddle", default_input=(1, 28, 28), default_num_classes=10)
-def lenet5_paddle(
-    num_classes: int = 10, in_channels: int = 1, activation: str = "sigmoid"
-) -> LeNet5Paddle:
-    """The PaddlePaddle tutorial's LeNet (28x28, sigmoid): conv 6@5, pool, conv 16@5, conv 120@4."""
-    return LeNet5Paddle(num_classes, in_channels, activation=activation)

@@ -40,8 +40,11 @@ def _stage(
     return [*layers, ("relu", nn.ReLU(inplace=True))]
 
 
+@register_model("mnistnet", default_input=(1, 28, 28), default_num_classes=10)
 class MnistNet(ImageClassifier):
-    """tuomaso/train_mnist_fast's network (see the module docstring).
+    """tuomaso/train_mnist_fast's net: conv 5x5 24, conv 3x3 32, fc 256 (+BatchNorm)
+
+    The network of the module docstring.
 
     Args:
         num_classes: outputs of the last layer.
@@ -62,7 +65,7 @@ class MnistNet(ImageClassifier):
         hidden: int = 256,
         batch_norm: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, (in_channels, 28, 28))
         widths = tuple(widths)
         if len(widths) != 2 or min(widths) < 1 or hidden < 1:
             raise ModelError(
@@ -70,8 +73,6 @@ class MnistNet(ImageClassifier):
                 f"hidden={hidden}"
             )
         w1, w2 = widths
-        self.default_input_shape = (in_channels, 28, 28)
-        self.num_classes = num_classes
         stage1 = [(f"{name}1", layer) for name, layer in _stage(in_channels, w1, 5, batch_norm)]
         stage2 = [(f"{name}2", layer) for name, layer in _stage(w1, w2, 3, batch_norm)]
         self.features = nn.Sequential(
@@ -96,20 +97,3 @@ class MnistNet(ImageClassifier):
                 ]
             )
         )
-
-
-@register_model(
-    "mnistnet",
-    default_input=(1, 28, 28),
-    default_num_classes=10,
-    description="tuomaso/train_mnist_fast's net: conv 5x5 24, conv 3x3 32, fc 256 (+BatchNorm)",
-)
-def mnistnet(
-    num_classes: int = 10,
-    in_channels: int = 1,
-    widths: Sequence[int] = (24, 32),
-    hidden: int = 256,
-    batch_norm: bool = False,
-) -> MnistNet:
-    """The fast MNIST net of train_mnist_fast: conv 5x5 24, pool, conv 3x3 32, pool, fc 256."""
-    return MnistNet(num_classes, in_channels, widths, hidden, batch_norm)

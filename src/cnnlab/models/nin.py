@@ -35,8 +35,11 @@ def mlpconv(
     )
 
 
+@register_model("nin", default_input=(3, 224, 224), default_num_classes=1000)
 class NiN(ImageClassifier):
-    """Network in Network for ImageNet-sized inputs.
+    """Network in Network (Lin 2013): mlpconv blocks (conv + two 1x1), global average pooling.
+
+    For ImageNet-sized inputs.
 
     Args:
         num_classes: class maps of the last 1x1 convolution.
@@ -48,9 +51,7 @@ class NiN(ImageClassifier):
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> None:
-        super().__init__()
-        self.default_input_shape = (in_channels, 224, 224)
-        self.num_classes = num_classes
+        super().__init__(num_classes, (in_channels, 224, 224))
         self.features = nn.Sequential(
             # N x C x 224 x 224
             mlpconv(in_channels, 96, kernel_size=11, stride=4, padding=0),
@@ -86,9 +87,3 @@ class NiN(ImageClassifier):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self.classifier = nn.Conv2d(self.classifier.in_channels, num_classes, kernel_size=1)
-
-
-@register_model("nin", default_input=(3, 224, 224), default_num_classes=1000)
-def nin(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> NiN:
-    """Network in Network (Lin 2013): mlpconv blocks (conv + two 1x1), global average pooling."""
-    return NiN(num_classes, in_channels, dropout=dropout)

@@ -170,9 +170,7 @@ class ResNet(_PooledLinearHead):
         num_classes: int = 1000,
         in_channels: int = 3,
     ) -> None:
-        super().__init__()
-        self.default_input_shape = (in_channels, 224, 224)
-        self.num_classes = num_classes
+        super().__init__(num_classes, (in_channels, 224, 224))
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -232,11 +230,9 @@ class CifarResNet(_PooledLinearHead):
     def __init__(
         self, n: int, num_classes: int = 10, in_channels: int = 3, shortcut: str = "A"
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, (in_channels, 32, 32))
         if shortcut not in ("A", "B"):
             raise ModelError(expected("shortcut 'A' or 'B'", shortcut=shortcut))
-        self.default_input_shape = (in_channels, 32, 32)
-        self.num_classes = num_classes
         self.shortcut = shortcut
         self.inplanes = 16
         self.conv1 = conv3x3(in_channels, 16)

@@ -63,9 +63,7 @@ class VGG(ImageClassifier):
         batch_norm: bool = False,
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        self.default_input_shape = (in_channels, 224, 224)
-        self.num_classes = num_classes
+        super().__init__(num_classes, (in_channels, 224, 224))
         # N x C x 224 x 224 -> N x 512 x 7 x 7
         self.features = make_layers(cfg, in_channels, batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
