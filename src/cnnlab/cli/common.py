@@ -66,21 +66,26 @@ CACHE_DIR.add_argument(
     "(default $XDG_CACHE_HOME/cnnlab or ~/.cache/cnnlab)",
 )
 
+
+def add_switch(
+    parser: argparse.ArgumentParser, name: str, *, default: bool | None, help: str, off_help: str
+) -> None:
+    """A switch and its opposite, ``--NAME`` / ``--no-NAME`` (one or the other): True or False
+    in the attribute ``NAME`` (dashes as underscores), ``default`` when neither is given."""
+    dest = name.removeprefix("--").replace("-", "_")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(name, dest=dest, action="store_true", default=default, help=help)
+    off = f"--no-{name.removeprefix('--')}"
+    group.add_argument(off, dest=dest, action="store_false", default=default, help=off_help)
+
+
 PROGRESS = _parent()
-_progress = PROGRESS.add_mutually_exclusive_group()
-_progress.add_argument(
+add_switch(
+    PROGRESS,
     "--progress",
-    dest="progress",
-    action="store_true",
     default=None,
     help="progress bar even when stderr is not a terminal (default: only on a terminal)",
-)
-_progress.add_argument(
-    "--no-progress",
-    dest="progress",
-    action="store_false",
-    default=None,
-    help="no progress bar, even on a terminal",
+    off_help="no progress bar, even on a terminal",
 )
 
 SPLIT = _parent()
@@ -130,6 +135,16 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_build(
+    parser: argparse.ArgumentParser, input_help: str, input_metavar: str | None = None
+) -> None:
+    """``--input C,H,W``, ``--num-classes N`` and ``--model-option KEY=VALUE``: how a model is
+    built from its name (``summary``, and ``export`` of an untrained model)."""
+    parser.add_argument("--input", metavar=input_metavar, help=input_help)
+    add_num_classes(parser)
+    add_model_option(parser)
+
+
 def add_num_classes(parser: argparse.ArgumentParser) -> None:
     """``--num-classes N``: the classes of the model's head."""
     parser.add_argument(
@@ -138,6 +153,12 @@ def add_num_classes(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="classes of the model's head (default: the model's)",
     )
+
+
+def passed_on(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options ``names`` as keyword arguments of the API call a command makes: an option's
+    attribute is named as the parameter it goes to (``--cache-dir`` -> ``cache_dir=``)."""
+    return {name: getattr(args, name) for name in names}
 
 
 def emit_json(document: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnlab.cli.common import CACHE_DIR, JSON, add_output, emit_json, print_result
+from cnnlab.cli.common import CACHE_DIR, JSON, add_output, emit_json, passed_on, print_result
 from cnnlab.cli.config_flags import argparse_type
 from cnnlab.training.config import parse_image_size
 
@@ -87,16 +87,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from cnnlab.viz.show import show_dataset
 
-    path = show_dataset(
-        args.data,
-        args.output,
-        augment=args.augment,
-        count=args.count,
-        versions=args.versions,
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-        image_size=args.image_size,
-        channels=args.channels,
-    )
+    shown = ("augment", "count", "versions", "seed", "cache_dir", "image_size", "channels")
+    path = show_dataset(args.data, args.output, **passed_on(args, *shown))
     print(f"wrote {path}")
     return 0

@@ -13,6 +13,7 @@ from cnnlab.cli.common import (
     SPLIT,
     add_output,
     emit_json,
+    passed_on,
     print_result,
 )
 from cnnlab.cli.config_flags import add_config_flag, config_fields
@@ -117,22 +118,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.runs import load_run
 
     run = args.run if is_onnx_path(args.run) else load_run(args.run, checkpoint=args.checkpoint)
-    selection = DataSelection(
-        data=args.data,
-        split=args.split,
-        classes=args.classes,
-        stream=args.stream,
-        workers=args.workers,
-    )
-    report = evaluate(
-        run,
-        selection=selection,
-        top_k=args.top_k,
-        cache_dir=args.cache_dir,
-        tta=args.tta,
-        crop_size=args.crop_size,
-        mistakes=args.mistakes,
-    )
+    selection = DataSelection(**passed_on(args, "data", "split", "classes", "stream", "workers"))
+    options = passed_on(args, "top_k", "cache_dir", "tta", "crop_size", "mistakes")
+    report = evaluate(run, selection=selection, **options)
     print_result(args.json, report.to_dict, report.render)
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnlab.cli.common import CACHE_DIR
+from cnnlab.cli.common import CACHE_DIR, passed_on
 from cnnlab.explore.server import DEFAULT_HOST, DEFAULT_PORT
 
 
@@ -61,12 +61,6 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl+C); user errors raise :class:`CnnlabError`."""
     from cnnlab.explore.server import serve
 
-    serve(
-        args.target,
-        host=args.host,
-        port=args.port,
-        open_browser=args.browser,
-        checkpoint=args.checkpoint,
-        cache_dir=args.cache_dir,
-    )
+    served = passed_on(args, "host", "port", "checkpoint", "cache_dir")
+    serve(args.target, open_browser=args.browser, **served)
     return 0

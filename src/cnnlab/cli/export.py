@@ -11,9 +11,10 @@ from typing import Any
 from cnnlab.cli.common import (
     CACHE_DIR,
     JSON,
-    add_model_option,
-    add_num_classes,
+    add_model_build,
+    add_switch,
     model_options,
+    passed_on,
     print_result,
 )
 
@@ -42,22 +43,13 @@ def add_parser(subparsers: Any) -> None:
         choices=("best", "last"),
         help="which checkpoint of a run directory to export",
     )
-    p.add_argument("--input", metavar="C,H,W", help="untrained model: input shape")
-    add_num_classes(p)
-    add_model_option(p)
-    fold = p.add_mutually_exclusive_group()
-    fold.add_argument(
+    add_model_build(p, "untrained model: input shape", input_metavar="C,H,W")
+    add_switch(
+        p,
         "--fold-bn",
-        dest="fold_bn",
-        action="store_true",
         default=True,
         help="fold BatchNorm into the preceding convolutions (default)",
-    )
-    fold.add_argument(
-        "--no-fold-bn",
-        dest="fold_bn",
-        action="store_false",
-        help="keep BatchNormalization nodes in the graph",
+        off_help="keep BatchNormalization nodes in the graph",
     )
     p.add_argument("--opset", type=int, help="ONNX opset, 18 or newer (default: the exporter's)")
     p.add_argument("--data", help="verify on this dataset's test split (default: the run's)")
@@ -77,17 +69,10 @@ def run(args: argparse.Namespace) -> int:
     report = export_onnx(
         args.source,
         args.output,
-        checkpoint=args.checkpoint,
         input_shape=parse_input_shape(args.input) if args.input else None,
-        num_classes=args.num_classes,
         model_options=model_options(args.model_option) or None,
-        fold_bn=args.fold_bn,
-        opset=args.opset,
-        data=args.data,
-        cache_dir=args.cache_dir,
-        images=args.images,
-        rtol=args.rtol,
-        atol=args.atol,
+        **passed_on(args, "checkpoint", "num_classes", "fold_bn", "opset", "data", "cache_dir"),
+        **passed_on(args, "images", "rtol", "atol"),
     )
     print_result(args.json, report.to_dict, report.render)
     return 0

@@ -6,13 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnlab.cli.common import (
-    JSON,
-    add_model_option,
-    add_num_classes,
-    model_options,
-    print_result,
-)
+from cnnlab.cli.common import JSON, add_model_build, add_num_classes, model_options, print_result
 from cnnlab.shapes import parse_input_shape
 
 
@@ -25,9 +19,7 @@ def add_parser(subparsers: Any) -> None:
         "summary", parents=[JSON], help="per-layer shapes, parameters, MACs, receptive fields"
     )
     p.add_argument("model", help="registered name, path/to/file.py:callable, run or checkpoint")
-    p.add_argument("--input", help="input shape C,H,W (default: the model's)")
-    add_num_classes(p)
-    add_model_option(p)
+    add_model_build(p, "input shape C,H,W (default: the model's)")
     p.add_argument(
         "--explain",
         action="store_true",

@@ -17,11 +17,7 @@ def add_parser(subparsers: Any) -> None:
     add_output(p, "curves.png")
     p.set_defaults(func=run_plot)
 
-    p = subparsers.add_parser(
-        "features", parents=[INVERT], help="feature maps of every conv/pool layer for one image"
-    )
-    p.add_argument("run", help=RUN_HELP)
-    p.add_argument("image", help=_IMAGE_HELP)
+    p = _one_image(subparsers, "features", "feature maps of every conv/pool layer for one image")
     p.add_argument(
         "--layers",
         nargs="+",
@@ -37,11 +33,7 @@ def add_parser(subparsers: Any) -> None:
     add_output(p, "filters.png")
     p.set_defaults(func=run_filters)
 
-    p = subparsers.add_parser(
-        "cam", parents=[INVERT], help="Grad-CAM and gradient saliency of one image"
-    )
-    p.add_argument("run", help=RUN_HELP)
-    p.add_argument("image", help=_IMAGE_HELP)
+    p = _one_image(subparsers, "cam", "Grad-CAM and gradient saliency of one image")
     p.add_argument(
         "--class", dest="target", metavar="C", help="class name or index (default: predicted)"
     )
@@ -61,6 +53,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--normalize", action="store_true", help="each row as shares of its class")
     add_output(p, "confusion.png")
     p.set_defaults(func=run_confusion)
+
+
+def _one_image(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A picture of what a run makes of one image: ``RUN IMAGE [--invert]``."""
+    p = subparsers.add_parser(name, parents=[INVERT], help=help)
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("image", help=_IMAGE_HELP)
+    return p
 
 
 def run_plot(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from cnnlab.cli.common import (
     PROGRESS,
     add_model_option,
     model_options,
+    passed_on,
     print_result,
 )
 from cnnlab.cli.config_flags import add_config_flag, config_fields, given_options
@@ -128,10 +129,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         history = finetune(
             args.source,
             args.data,
-            out=args.out,
-            head_only=args.head_only,
-            progress=args.progress,
-            cache_dir=args.cache_dir,
+            **passed_on(args, "out", "head_only", "progress", "cache_dir"),
             **given_options(args, "finetune"),
         )
     except KeyboardInterrupt:
