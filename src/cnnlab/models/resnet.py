@@ -30,7 +30,25 @@ from cnnlab.models._blocks import conv1x1, conv3x3
 from cnnlab.registry import register_model
 
 
-class BasicBlock(nn.Module):
+class _ResidualBlock(nn.Module):
+    """The residual rule both blocks share: ``relu(main(x) + shortcut(x))``, the shortcut
+    being ``self.downsample`` where the shape changes, else the identity."""
+
+    relu: nn.ReLU
+    downsample: nn.Module | None
+
+    def main(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's own path, up to its last BatchNorm (no ReLU)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.main(x)
+        out += identity
+        return self.relu(out)
+
+
+class BasicBlock(_ResidualBlock):
     """Two 3x3 convolutions with a shortcut (ResNet-18/34 and the CIFAR ResNets).
 
     Args:
@@ -56,15 +74,12 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+    def main(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        return self.relu(out)
+        return self.bn2(self.conv2(out))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_ResidualBlock):
     """1x1 reduce, 3x3 (strided), 1x1 expand by 4, with a shortcut (ResNet-50/101/152).
 
     Args:
@@ -92,13 +107,10 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+    def main(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        out += identity
-        return self.relu(out)
+        return self.bn3(self.conv3(out))
 
 
 class PadShortcut(nn.Module):
