@@ -1,5 +1,7 @@
-"""What every command shares: the parser class, the common flags (argparse parents), JSON
-output, ``KEY=VALUE`` options and the one-line warning display.
+"""What every command shares: the parser class, the common flags (argparse parents, and
+helpers for the options several commands declare: a ``--X``/``--no-X`` switch, the options
+that build a model), options passed on to the API by name, JSON output, ``KEY=VALUE``
+options and the one-line warning display.
 
 A common flag is declared once, in a parent parser here, and a command takes it with
 ``subparsers.add_parser(NAME, parents=[JSON, CACHE_DIR])``; argparse then shares the very same
