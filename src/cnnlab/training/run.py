@@ -156,7 +156,7 @@ def fit(
         ("training options", {"model": name, **_same_everywhere(options)}),
         lambda dist, owner: _new_run(name, data, out, options, dist, owner),
         None if isinstance(data, str) else data,
-        _Reporting(callbacks, verbose, progress, cache_dir, defer_curves, threads),
+        _RunSettings(callbacks, verbose, progress, cache_dir, defer_curves, threads),
         model if isinstance(model, nn.Module) else None,
     )
 
@@ -216,13 +216,13 @@ def resume(
         ("resume options", {"run": str(run_dir), **_same_everywhere(given)}),
         lambda dist, owner: _resumed_run(Path(run_dir), given, dist, owner, out=out),
         data,
-        _Reporting(callbacks, verbose, progress, cache_dir, defer_curves, threads),
+        _RunSettings(callbacks, verbose, progress, cache_dir, defer_curves, threads),
         model if isinstance(model, nn.Module) else None,
     )
 
 
 @dataclass(frozen=True)
-class _Reporting:
+class _RunSettings:
     """What :func:`fit` and :func:`resume` take alike besides the run: the extra callbacks,
     what is printed, the dataset cache, deferred curves and the thread count (see
     :func:`fit`'s arguments of the same names)."""
@@ -242,7 +242,7 @@ def _run_session(
     same: tuple[str, dict[str, Any]],
     decide: Callable[[Distributed, ExitStack], _Decision],
     data: DatasetSplits | None,
-    reporting: _Reporting,
+    settings: _RunSettings,
     module: nn.Module | None,
 ) -> History:
     """Train a new or resumed run in every process of a torchrun launch (one process:
@@ -254,14 +254,14 @@ def _run_session(
         decide: rank 0's decision, told to the others: the run folder (claimed in the
             :class:`ExitStack` it gets), its config and a resumed run's saved metadata.
         data: splits given in memory (None: load the config's data spec).
-        reporting: the callbacks, printing and threads the caller asked for.
+        settings: the callbacks, printing and threads the caller asked for.
         module: the ``nn.Module`` given to :func:`fit` or :func:`resume`, if any.
     """
     started = cpu_snapshot()  # other processes' load is measured from here (cnnlab.threads)
     with session() as dist, ExitStack() as owner, _restored_threads():
         dist.check_same(*same)
         run_dir, config, saved = dist.decide(lambda: decide(dist, owner))
-        return _train(config, data, run_dir, saved, reporting, dist, module, started)
+        return _train(config, data, run_dir, saved, settings, dist, module, started)
 
 
 def _new_run(
@@ -337,7 +337,7 @@ def _train(
     data: DatasetSplits | None,
     run_dir: Path | None,
     saved: RunMeta | None,
-    reporting: _Reporting,
+    settings: _RunSettings,
     dist: Distributed,
     module: nn.Module | None,
     started: CpuSnapshot,
@@ -349,18 +349,18 @@ def _train(
         data: the splits, or None to load ``config.data``.
         saved: a resumed run's metadata (None: a new run, whose ``config.json`` rank 0 writes
             here, before the first epoch).
-        reporting: callbacks, printing, dataset cache, deferred curves
+        settings: callbacks, printing, dataset cache, deferred curves
             (``defer_curves``: return before ``curves.png`` is drawn, see :func:`fit`)
             and torch's threads by hand (None: :func:`_use_threads` chooses).
         module: the ``nn.Module`` given to :func:`fit` (None: build ``config.model``).
         started: when the run started (other processes' load is measured from there).
     """
-    speaks = reporting.verbose and dist.is_main  # rank 0 alone prints
+    speaks = settings.verbose and dist.is_main  # rank 0 alone prints
     data_options = folder_options(config, saved)
     if data is None:  # rank 0 fills the cache, the others read it
         data = dist.main_first(
             lambda: load_dataset(
-                config.data, reporting.cache_dir, workers=config.workers, **data_options
+                config.data, settings.cache_dir, workers=config.workers, **data_options
             )
         )
     splits = select(data, config.classes, config.per_class, config.seed)  # --classes ...
@@ -374,7 +374,7 @@ def _train(
     start = network_start(net, splits, config, saved)
     check_outputs(net, spec, (channels, *start.preprocessing.input_size))
     augmenter = build_augmenter(config, splits.train, saved)
-    used, note = _use_threads(reporting.threads, started, config, dist)  # in the metadata
+    used, note = _use_threads(settings.threads, started, config, dist)  # in the metadata
     meta = _run_meta(spec, splits, config, start, augmenter, data_options, dist, used)
     if dist.is_main:
         warning = few_steps_warning(len(splits.train), config.batch_size, config.epochs)
@@ -400,16 +400,16 @@ def _train(
             net.load_state_dict(load_checkpoint(restore).model_state)
         inputs = dist.main_first(  # rank 0 fills the feature cache, the others read it
             lambda: feature_training(
-                net, splits, start.preprocessing, config, reporting.cache_dir, speaks
+                net, splits, start.preprocessing, config, settings.cache_dir, speaks
             )
         )
     seed_ranks(config.seed, dist)  # several processes: augmentation and dropout differ per rank
     writes = run_dir if dist.is_main else None  # rank 0 alone writes the run's files
-    bar = reporting.progress
+    bar = settings.progress
     trainer = Trainer(
         *inputs,
         dist.device(config.device),
-        callbacks=[*_builtin_callbacks(writes, config), *reporting.callbacks],
+        callbacks=[*_builtin_callbacks(writes, config), *settings.callbacks],
         checkpoint_path=last,
         meta=meta.to_dict(),
         log=_stderr if speaks else None,
@@ -425,7 +425,7 @@ def _train(
     curves = None
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        curves = _curves_callback(writes, config, reporting.defer_curves)
+        curves = _curves_callback(writes, config, settings.defer_curves)
         trainer.callbacks.append(curves)
     if note is not None and speaks:  # once every check has passed
         _stderr(note)
