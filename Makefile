@@ -31,9 +31,11 @@ browser:
 			>/dev/null) || echo "chromium could not be installed: the page test will be skipped"; \
 	else echo "no $(CHROMIUM) (as root: apt-get install chromium): the page test will be skipped"; fi
 
+# One pytest-xdist worker per core (2 on the CI machine), one thread each (tests/conftest.py);
+# the tests of a module whose fixtures are costly share a worker (xdist_group marks).
 test: setup browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("allreduce-model")
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "allreduce_model.py"
 
 

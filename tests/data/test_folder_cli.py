@@ -13,6 +13,9 @@ from pictures import grey_levels, read_png
 
 from .conftest import DIGITS, noise_png
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("folder-cli")
+
 
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory, digit_folder):

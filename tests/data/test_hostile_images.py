@@ -21,6 +21,9 @@ from hostile_images import BUDGET, write_hostile_files
 
 from .conftest import write_digits
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("hostile-images")
+
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, subset):

@@ -14,6 +14,9 @@ from cnnlab.evaluation.inputs import DataSelection
 
 from .conftest import DIGITS
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("stream-cli")
+
 
 @pytest.fixture(scope="module")
 def streamed_run(tmp_path_factory, digit_folder):

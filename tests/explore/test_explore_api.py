@@ -21,6 +21,9 @@ from cnnlab.viz._tiles import standardise_maps
 from cnnlab.viz.cam import class_maps
 from explore_helpers import drawing, floats, stroke_of_one, uint8s
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("explore-api")
+
 EXAMPLES = (0, 1, 2)  # a 7, a 2 and a 1 of the MNIST test split
 
 

@@ -14,6 +14,9 @@ from cnnlab.explore.target import load_target
 from cnnlab.models import create_model
 from explore_helpers import drawing, stroke_of_one
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("explore-structure")
+
 
 @pytest.fixture(scope="module")
 def resnet20() -> Explorer:

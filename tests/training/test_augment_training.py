@@ -8,6 +8,9 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run, crash_then_resume
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("augment-training")
+
 AUGMENT = "rotation_range=15,width_shift_range=0.1,zoom_range=0.1,horizontal_flip,pca_lighting=0.1"
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 3, "augment": AUGMENT}
 

@@ -15,6 +15,9 @@ import cnnlab
 from cnnlab.errors import CheckpointError, ModelError
 from conftest import SUBSET_NAME
 
+# its module fixtures are built once: every test of the module runs in one xdist worker
+pytestmark = pytest.mark.xdist_group("own-model")
+
 SUBSET_CLI = Path(__file__).parents[1] / "subset_cli.py"  # the CLI, with mnist-subset
 
 MODEL_FILE = textwrap.dedent(
