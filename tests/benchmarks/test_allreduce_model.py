@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("allreduce-model")
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "allreduce_model.py"

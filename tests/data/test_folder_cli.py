@@ -13,7 +13,7 @@ from pictures import grey_levels, read_png
 
 from .conftest import DIGITS, noise_png
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("folder-cli")
 
 

@@ -21,7 +21,7 @@ from hostile_images import BUDGET, write_hostile_files
 
 from .conftest import write_digits
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("hostile-images")
 
 

@@ -14,7 +14,7 @@ from cnnlab.evaluation.inputs import DataSelection
 
 from .conftest import DIGITS
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("stream-cli")
 
 

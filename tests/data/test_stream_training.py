@@ -14,7 +14,7 @@ from cnnlab.training.run import fit
 from cnnlab.transfer import finetune
 from run_helpers import assert_same_run, crash_then_resume, metrics
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("stream-training")
 
 AUGMENTED = {

@@ -14,7 +14,7 @@ from PIL import Image
 
 from cnnlab.data.prepare_picture import PictureOptions, prepare_picture
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("predict-pictures")
 
 DIGITS = 500  # the first test digits of the subset (1 point = 5 digits)

@@ -14,7 +14,7 @@ from cnnlab.explore.target import load_target
 from cnnlab.models import create_model
 from explore_helpers import drawing, stroke_of_one
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("explore-structure")
 
 

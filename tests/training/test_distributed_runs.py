@@ -36,7 +36,7 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("distributed-runs")
 
 TRAIN_DIGITS, TEST_DIGITS = 1566, 400

@@ -15,7 +15,7 @@ import cnnlab
 from cnnlab.errors import CheckpointError, ModelError
 from conftest import SUBSET_NAME
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("own-model")
 
 SUBSET_CLI = Path(__file__).parents[1] / "subset_cli.py"  # the CLI, with mnist-subset

@@ -14,7 +14,7 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run, crash_then_resume
 
-# its module fixtures are built once: every test of the module runs in one xdist worker
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
 pytestmark = pytest.mark.xdist_group("resume")
 
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 5}
