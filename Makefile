@@ -31,9 +31,13 @@ browser:
 			>/dev/null) || echo "chromium could not be installed: the page test will be skipped"; \
 	else echo "no $(CHROMIUM) (as root: apt-get install chromium): the page test will be skipped"; fi
 
+# Two pytest-xdist workers (the CI machine's 2 cores), one thread each (tests/conftest.py).
+# Modules with costly module fixtures are marked xdist_group to share one worker; pytest-xdist
+# 3.8 does not apply these marks on pytest 9.2 (node ids became read-only there), so each such
+# module's fixtures may be built in both workers until xdist catches up.
 test: setup browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -1,10 +1,12 @@
 """Shared fixtures: a small real-MNIST subset (first 4000 training and 1000 test digits of the
 original IDX files, committed gzip-compressed under tests/fixtures/mnist-subset) registered as the
-dataset ``mnist-subset``, and a run trained on it once per session."""
+dataset ``mnist-subset``, and a run trained on it once per session; and the thread count every
+test process computes with."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +17,34 @@ from cnnlab.data.sources import RemoteFile, sha256_of
 
 SUBSET = Path(__file__).parent / "fixtures" / "mnist-subset"
 SUBSET_NAME = "mnist-subset"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each test process computes with its share of the cores: one thread when pytest-xdist
+    runs as many workers as there are cores (``make test``), every core in a plain ``pytest``
+    run; a count the environment sets is kept.
+
+    ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` say it to torch in the processes the tests
+    start, and with one thread ``OPENBLAS_NUM_THREADS`` says it to NumPy's BLAS: two workers
+    then never fight over two cores with spinning threads. It also makes torch's results
+    independent of the machine's load: ``fit`` chooses no count from the load when
+    ``OMP_NUM_THREADS`` is set (tests/test_threads.py unsets it to test that choice)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None and getattr(
+        config.option, "numprocesses", None
+    ):
+        return  # the xdist controller runs no test: each worker sets its own count
+    import torch
+
+    from cnnlab.bridge.runtime import set_blas_threads
+    from cnnlab.threads import cpu_cores, requested_threads
+
+    share = max(1, cpu_cores() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+    torch.set_num_threads(requested_threads() or share)
+    if share == 1 and "OPENBLAS_NUM_THREADS" not in os.environ:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        set_blas_threads(1)
 
 
 def subset_files() -> dict[str, bytes]:

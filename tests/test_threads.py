@@ -168,9 +168,10 @@ HOG = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: p
 
 
 @pytest.mark.skipif(cpu_cores() < 2, reason="a spinning process takes the only core")
-def test_a_train_command_says_when_it_leaves_busy_cores_alone(cli, tmp_path) -> None:
+def test_a_train_command_says_when_it_leaves_busy_cores_alone(cli, tmp_path, monkeypatch) -> None:
     """With a process spinning on a core, ``train`` uses fewer threads and says so in one
     line (on a quiet machine it uses every core and says nothing)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # set for the tests (conftest.py)
     hog = subprocess.Popen([sys.executable, "-c", HOG])
     try:
         status, _, err = cli(

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("allreduce-model")
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "allreduce_model.py"
 
 

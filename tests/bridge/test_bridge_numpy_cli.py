@@ -15,6 +15,9 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run, crash_then_resume
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("bridge-numpy-cli")
+
 # baseline: BatchNorm and dropout, so resuming must restore statistics and the mask generator
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 3, "engine": "numpy"}
 

@@ -13,6 +13,9 @@ from pictures import grey_levels, read_png
 
 from .conftest import DIGITS, noise_png
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("folder-cli")
+
 
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory, digit_folder):

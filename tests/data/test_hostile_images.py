@@ -21,6 +21,9 @@ from hostile_images import BUDGET, write_hostile_files
 
 from .conftest import write_digits
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("hostile-images")
+
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, subset):

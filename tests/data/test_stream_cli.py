@@ -14,6 +14,9 @@ from cnnlab.evaluation.inputs import DataSelection
 
 from .conftest import DIGITS
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("stream-cli")
+
 
 @pytest.fixture(scope="module")
 def streamed_run(tmp_path_factory, digit_folder):

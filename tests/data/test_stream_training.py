@@ -14,6 +14,9 @@ from cnnlab.training.run import fit
 from cnnlab.transfer import finetune
 from run_helpers import assert_same_run, crash_then_resume, metrics
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("stream-training")
+
 AUGMENTED = {
     "augment": "rotation_range=10,zoom_range=0.1,horizontal_flip,pca_lighting=0.1",
     "val_split": 0.2,

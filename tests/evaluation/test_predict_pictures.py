@@ -14,6 +14,9 @@ from PIL import Image
 
 from cnnlab.data.prepare_picture import PictureOptions, prepare_picture
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("predict-pictures")
+
 DIGITS = 500  # the first test digits of the subset (1 point = 5 digits)
 #: (name, canvas height, canvas width, scale of the digit, top-left corner of the digit)
 CANVASES = [

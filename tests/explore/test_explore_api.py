@@ -23,6 +23,9 @@ from cnnlab.viz._tiles import standardise_maps
 from cnnlab.viz.cam import class_maps
 from explore_helpers import drawing, floats, stroke_of_one, uint8s
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("explore-api")
+
 EXAMPLES = (0, 1, 2)  # a 7, a 2 and a 1 of the MNIST test split
 
 

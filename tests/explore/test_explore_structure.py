@@ -14,6 +14,9 @@ from cnnlab.explore.target import load_target
 from cnnlab.models import create_model
 from explore_helpers import drawing, stroke_of_one
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("explore-structure")
+
 
 @pytest.fixture(scope="module")
 def resnet20() -> Explorer:

@@ -8,6 +8,9 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run, crash_then_resume
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("augment-training")
+
 AUGMENT = "rotation_range=15,width_shift_range=0.1,zoom_range=0.1,horizontal_flip,pca_lighting=0.1"
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 3, "augment": AUGMENT}
 

@@ -36,6 +36,9 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("distributed-runs")
+
 TRAIN_DIGITS, TEST_DIGITS = 1566, 400
 FOLDER = {"image_size": [32, 32], "channels": 1}  # LeNet-5's input: how the folder converts
 PROBE = Path(__file__).parent / "ddp_probe.py"

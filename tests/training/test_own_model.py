@@ -15,6 +15,9 @@ import cnnlab
 from cnnlab.errors import CheckpointError, ModelError
 from conftest import SUBSET_NAME
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("own-model")
+
 SUBSET_CLI = Path(__file__).parents[1] / "subset_cli.py"  # the CLI, with mnist-subset
 
 MODEL_FILE = textwrap.dedent(

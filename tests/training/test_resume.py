@@ -14,6 +14,9 @@ from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
 from run_helpers import assert_same_run, crash_then_resume
 
+# costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
+pytestmark = pytest.mark.xdist_group("resume")
+
 OPTIONS = {"epochs": 2, "batch_size": 256, "checkpoint_every": 4, "seed": 5}
 SUBSET_CLI = Path(__file__).parent.parent / "subset_cli.py"
 

@@ -293,6 +293,8 @@ class RunOwnership:
         return self
 
     def _lock_or_inherit(self, wait: float) -> None:
+        if wait > 0 and parent_holds(self.run_dir):
+            return  # the launcher holds it for good: a restarted worker need not wait
         try:
             self.lock.acquire(wait)
         except RunBusyError:
