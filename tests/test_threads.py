@@ -1,7 +1,8 @@
 """Thread counts (cnnlab.threads): ``--threads N`` sets torch's count in a real process (before
 or after the command, and during a real training run), ``fit(threads=)`` gives the previous
 count back, the automatic choice leaves a core to a process spinning on it, and waiting threads
-sleep (OMP_WAIT_POLICY) unless the user said otherwise."""
+sleep (OMP_WAIT_POLICY) when another process keeps a core busy, unless the user said
+otherwise."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import textwrap
 import pytest
 
 from cnnlab.errors import ConfigError
-from cnnlab.threads import check_threads, choose_threads, cpu_cores, cpu_snapshot
+from cnnlab.threads import (
+    PASSIVE_WAITING,
+    CpuSnapshot,
+    check_threads,
+    choose_threads,
+    choose_waiting,
+    cpu_cores,
+    cpu_snapshot,
+)
 
 TIMEOUT = 300
 
@@ -64,9 +73,63 @@ def _probe(*argv: str, env: dict[str, str] | None = None) -> tuple[int, int, str
     ],
 )
 def test_threads_flag_sets_torchs_count_in_a_real_process(argv) -> None:
-    """torch (imported by the command) computes with 1 thread, its threads sleep while they
-    wait; once ``main`` returns, the environment is the caller's again."""
-    assert _probe(*argv) == (0, 1, "PASSIVE", "None", "None")
+    """torch (imported by the command) computes with 1 thread; once ``main`` returns, the
+    environment is the caller's again."""
+    status, threads, _, policy_after, omp_after = _probe(*argv)
+    assert (status, threads, policy_after, omp_after) == (0, 1, "None", "None")
+
+
+def test_with_a_core_busy_waiting_threads_sleep_in_a_real_process() -> None:
+    """A process spinning on a core while ``cnnlab`` starts: its OpenMP threads sleep while
+    they wait (they would fight the spinning process for the core), and only while it runs."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        status, _, policy, policy_after, _ = _probe("models")
+    finally:
+        hog.kill()
+        hog.wait(timeout=30)
+    assert (status, policy, policy_after) == (0, "PASSIVE", "None")
+
+
+def _snapshot_ago(seconds: float, other_cores: float) -> CpuSnapshot:
+    """A snapshot as if taken ``seconds`` ago, with other processes keeping ``other_cores``
+    busy since (this process's own time and the real load since are added to it)."""
+    now = cpu_snapshot()
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy = now.busy_ticks - round(other_cores * seconds * ticks)
+    return CpuSnapshot(now.at - seconds, busy, now.own_seconds, now.niced_ticks)
+
+
+@pytest.mark.parametrize(("other_cores", "decision"), [(1.5, "passive"), (0.0, "spinning")])
+def test_the_wait_policy_follows_other_processes_load(monkeypatch, other_cores, decision):
+    """The decision itself, in a process without torch: the load since a snapshot 20 s back
+    (so that the test's own neighbours' load adds at most a fraction of a core)."""
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        from test_threads import _snapshot_ago
+        from cnnlab.threads import choose_waiting
+        print(choose_waiting(_snapshot_ago(20.0, {other_cores})), os.environ.get("OMP_WAIT_POLICY"))
+        """
+    )
+    environ = {k: v for k, v in os.environ.items() if k not in PASSIVE_WAITING}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True,
+        timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    expected_policy = "PASSIVE" if decision == "passive" else "None"
+    assert result.stdout.split() == [decision, expected_policy]
+
+
+def test_the_wait_policy_is_the_users_or_left_once_torch_is_loaded(monkeypatch) -> None:
+    monkeypatch.setenv("KMP_BLOCKTIME", "200")
+    assert choose_waiting(cpu_snapshot()) == "user"
+    monkeypatch.delenv("KMP_BLOCKTIME")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    import torch  # noqa: F401  (loaded in this test process anyway)
+
+    assert choose_waiting(cpu_snapshot()) == "too late"
 
 
 def test_without_the_flag_torch_keeps_one_thread_per_core_and_the_users_wait_policy() -> None:

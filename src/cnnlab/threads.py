@@ -4,14 +4,18 @@ Two things make a run slow on a machine whose cores are not all free:
 
 * **Waiting threads that spin.** torch's intra-op threads are OpenMP threads (GNU libgomp on
   Linux); by default a thread that finishes its part of a parallel region spins for a while
-  before it sleeps. When another process keeps one of two cores busy, the spinning threads
-  fight that process for the core and the thread that still has work is descheduled for whole
-  time slices: a LeNet-5 step took 1.5 s instead of 0.07 s here (``BENCHMARKS.md``, issue 16).
-  Threads that go to sleep at once (``OMP_WAIT_POLICY=PASSIVE``; Intel OpenMP:
-  ``KMP_BLOCKTIME=0``) are woken by the kernel the moment there is work, ahead of a process
-  that has been running. :func:`prefer_passive_waiting` sets both, unless the user set them;
-  OpenMP reads them once, when torch is imported, so the ``cnnlab`` command calls it first
-  thing (a Python program that imports torch before cnnlab can set them itself).
+  before it sleeps. On an idle machine that is what makes two threads pay: a LeNet-5 step
+  took 18 ms with spinning threads and 40 ms with sleeping ones, as slow as one thread
+  (``benchmarks/wait_policy.py``, BENCHMARKS.md issue 16). But when another process, even a
+  niced one, keeps a core busy, the spinning threads fight it for the core and the thread that
+  still has work is descheduled for whole time slices: a step took 1.5 s instead of 0.07 s on
+  the crowded machine. Threads that go to sleep at once (``OMP_WAIT_POLICY=PASSIVE``; Intel
+  OpenMP: ``KMP_BLOCKTIME=0``) are woken by the kernel the moment there is work.
+  :func:`choose_waiting` therefore measures, for :data:`WAIT_SAMPLE_SECONDS` before torch is
+  imported, whether other processes keep a core busy, and sets both only then (never when the
+  user set them); OpenMP reads them once, when torch is imported, so the ``cnnlab`` command
+  calls it before any command runs (a Python program that imports torch before cnnlab can set
+  them itself).
 * **More threads than free cores.** :func:`choose_threads` counts the cores this process may
   run on (``os.sched_getaffinity``) and, from ``/proc/stat``, how many of them other processes
   kept busy since a :func:`cpu_snapshot` taken when the run started, and uses the free ones
@@ -42,6 +46,10 @@ from cnnlab.errors import ConfigError, expected
 PASSIVE_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 #: Environment variables that set the thread count by hand (read by torch at import).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Shortest interval :func:`choose_waiting` measures other processes' load over.
+WAIT_SAMPLE_SECONDS = 0.1
+#: Other processes' load (cores, niced ones included) from which waiting threads sleep.
+WAIT_BUSY_SHARE = 0.25
 #: Shortest interval :func:`choose_threads` measures other processes' load over.
 MIN_SAMPLE_SECONDS = 0.25
 #: A core counts as taken when other processes kept it busy this much of the time or more.
@@ -56,17 +64,28 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def prefer_passive_waiting() -> bool:
-    """Make OpenMP threads sleep while they wait (unless the environment says otherwise).
+def choose_waiting(since: CpuSnapshot | None) -> str:
+    """Make OpenMP threads sleep while they wait if other processes (niced ones included)
+    kept :data:`WAIT_BUSY_SHARE` of a core or more busy since ``since`` (waits until
+    :data:`WAIT_SAMPLE_SECONDS` have passed); otherwise leave OpenMP's spinning.
 
     Returns:
-        Whether it can still take effect (torch not imported yet).
+        What was decided: ``"passive"`` (set), ``"spinning"`` (left as it is), ``"user"``
+        (the environment sets the policy already) or ``"too late"`` (torch is loaded: OpenMP
+        has read its settings).
     """
     if "torch" in sys.modules:
-        return False
-    for name, value in PASSIVE_WAITING.items():
-        os.environ.setdefault(name, value)
-    return True
+        return "too late"
+    if any(name in os.environ for name in PASSIVE_WAITING):
+        return "user"
+    if since is None:
+        return "spinning"
+    time.sleep(max(0.0, WAIT_SAMPLE_SECONDS - (time.monotonic() - since.at)))
+    now = cpu_snapshot()
+    if now is None or busy_elsewhere(since, now, niced=True) < WAIT_BUSY_SHARE:
+        return "spinning"
+    os.environ.update(PASSIVE_WAITING)
+    return "passive"
 
 
 def check_threads(threads: object) -> int:
@@ -90,7 +109,7 @@ def request_threads(threads: int) -> None:
 
 @contextmanager
 def thread_settings_restored() -> Iterator[None]:
-    """Give the process back, on leaving, the thread settings :func:`prefer_passive_waiting`
+    """Give the process back, on leaving, the thread settings :func:`choose_waiting`
     and :func:`request_threads` change: the environment variables (``OMP_NUM_THREADS``, ...)
     and, when torch was loaded on entering, its thread count (``cnnlab.cli.main`` called in a
     Python program leaves it as it found it)."""
@@ -124,11 +143,13 @@ class CpuSnapshot:
         busy_ticks: busy time of all cores, in clock ticks (niced processes' time counts only
             when this process is niced too: otherwise they yield to it).
         own_seconds: CPU seconds this process has used (all its threads).
+        niced_ticks: niced processes' busy time not counted in ``busy_ticks``.
     """
 
     at: float
     busy_ticks: int
     own_seconds: float
+    niced_ticks: int = 0
 
 
 def cpu_snapshot() -> CpuSnapshot | None:
@@ -142,18 +163,23 @@ def cpu_snapshot() -> CpuSnapshot | None:
         return None
     # user nice system idle iowait irq softirq steal ...
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-    busy = user + system + irq + softirq + steal + (nice if os.getpriority(0, 0) > 0 else 0)
+    niced_counted = os.getpriority(0, 0) > 0
+    busy = user + system + irq + softirq + steal + (nice if niced_counted else 0)
     own = os.times()
-    return CpuSnapshot(time.monotonic(), busy, own.user + own.system)
+    return CpuSnapshot(time.monotonic(), busy, own.user + own.system, 0 if niced_counted else nice)
 
 
-def busy_elsewhere(start: CpuSnapshot, end: CpuSnapshot) -> float:
-    """Cores other processes kept busy on average between two snapshots."""
+def busy_elsewhere(start: CpuSnapshot, end: CpuSnapshot, niced: bool = False) -> float:
+    """Cores other processes kept busy on average between two snapshots (with ``niced``, the
+    niced processes that yield to this one as well)."""
     seconds = end.at - start.at
     if seconds <= 0:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
-    busy = (end.busy_ticks - start.busy_ticks) / ticks - (end.own_seconds - start.own_seconds)
+    busy_ticks = end.busy_ticks - start.busy_ticks
+    if niced:
+        busy_ticks += end.niced_ticks - start.niced_ticks
+    busy = busy_ticks / ticks - (end.own_seconds - start.own_seconds)
     return max(0.0, busy / seconds)
 
 

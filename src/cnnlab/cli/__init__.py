@@ -48,7 +48,12 @@ from cnnlab.cli.common import SHOWN_WARNINGS, Parser, add_threads, show_warning
 from cnnlab.cli.examples import examples_text
 from cnnlab.cli.launch import rank_prefix, run_command
 from cnnlab.errors import CnnlabError, ReportedError
-from cnnlab.threads import prefer_passive_waiting, request_threads, thread_settings_restored
+from cnnlab.threads import (
+    choose_waiting,
+    cpu_snapshot,
+    request_threads,
+    thread_settings_restored,
+)
 
 COMMANDS = (models, data, recipes, train, evaluate, pictures, export, explore)
 
@@ -108,9 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    prefer_passive_waiting()  # before torch is imported: see cnnlab.threads
+    started = cpu_snapshot()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    choose_waiting(started)  # before torch is imported: see cnnlab.threads
     SHOWN_WARNINGS.clear()  # each command shows each warning once
     try:
         if getattr(args, "threads", None) is not None:
