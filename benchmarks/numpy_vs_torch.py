@@ -33,9 +33,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from cnnlab.threads import prefer_passive_waiting
+from cnnlab.threads import choose_waiting, cpu_snapshot
 
-prefer_passive_waiting()  # as the cnnlab command does, before torch loads (cnnlab.threads)
+WAITING = choose_waiting(cpu_snapshot())  # as the cnnlab command does, before torch loads
 
 import torch  # noqa: E402
 
@@ -145,6 +145,7 @@ def main() -> None:
         "batch": args.batch,
         "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "waiting": WAITING,
         "blas_threads": get_blas_threads(),
         "load_avg_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "train_images_per_s": {n: round(images / s, 1) for n, s in train_seconds.items()},
