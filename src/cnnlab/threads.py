@@ -70,14 +70,14 @@ def choose_waiting(since: CpuSnapshot | None) -> str:
     :data:`WAIT_SAMPLE_SECONDS` have passed); otherwise leave OpenMP's spinning.
 
     Returns:
-        What was decided: ``"passive"`` (set), ``"spinning"`` (left as it is), ``"user"``
-        (the environment sets the policy already) or ``"too late"`` (torch is loaded: OpenMP
-        has read its settings).
+        What was decided: ``"user"`` (the environment sets the policy already), ``"too late"``
+        (torch is loaded: OpenMP has read its settings), ``"passive"`` (set) or
+        ``"spinning"`` (left as it is).
     """
-    if "torch" in sys.modules:
-        return "too late"
     if any(name in os.environ for name in PASSIVE_WAITING):
         return "user"
+    if "torch" in sys.modules:
+        return "too late"
     if since is None:
         return "spinning"
     time.sleep(max(0.0, WAIT_SAMPLE_SECONDS - (time.monotonic() - since.at)))
