@@ -78,11 +78,8 @@ def choose_waiting(since: CpuSnapshot | None) -> str:
         return "user"
     if "torch" in sys.modules:
         return "too late"
-    if since is None:
-        return "spinning"
-    time.sleep(max(0.0, WAIT_SAMPLE_SECONDS - (time.monotonic() - since.at)))
-    now = cpu_snapshot()
-    if now is None or busy_elsewhere(since, now, niced=True) < WAIT_BUSY_SHARE:
+    busy = busy_since(since, WAIT_SAMPLE_SECONDS, niced=True)
+    if busy is None or busy < WAIT_BUSY_SHARE:
         return "spinning"
     os.environ.update(PASSIVE_WAITING)
     return "passive"
@@ -183,6 +180,16 @@ def busy_elsewhere(start: CpuSnapshot, end: CpuSnapshot, niced: bool = False) ->
     return max(0.0, busy / seconds)
 
 
+def busy_since(since: CpuSnapshot | None, min_seconds: float, niced: bool = False) -> float | None:
+    """:func:`busy_elsewhere` from ``since`` until now, once at least ``min_seconds`` have
+    passed (sleeps the rest); None when not measurable (no ``/proc/stat``)."""
+    if since is None:
+        return None
+    time.sleep(max(0.0, min_seconds - (time.monotonic() - since.at)))
+    now = cpu_snapshot()
+    return None if now is None else busy_elsewhere(since, now, niced=niced)
+
+
 @dataclass(frozen=True)
 class ThreadChoice:
     """The thread count a run uses and why.
@@ -212,12 +219,9 @@ def choose_threads(since: CpuSnapshot | None) -> ThreadChoice:
     """As many threads as cores other processes leave free, measured since ``since`` (waits
     until :data:`MIN_SAMPLE_SECONDS` have passed); all cores when not measurable."""
     cores = cpu_cores()
-    if since is None:
+    busy = busy_since(since, MIN_SAMPLE_SECONDS)
+    if busy is None:
         return ThreadChoice(cores, cores, None)
-    time.sleep(max(0.0, MIN_SAMPLE_SECONDS - (time.monotonic() - since.at)))
-    now = cpu_snapshot()
-    if now is None:
-        return ThreadChoice(cores, cores, None)
-    busy = min(float(cores), busy_elsewhere(since, now))
+    busy = min(float(cores), busy)
     free = int(cores - busy + (1 - BUSY_SHARE))  # a core busy less than half the time is free
     return ThreadChoice(max(1, min(cores, free)), cores, round(busy, 2))

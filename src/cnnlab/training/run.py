@@ -422,11 +422,9 @@ def _train(
         trainer.stop_training = _stopped_early(trainer)
     if saved is not None and speaks:
         _stderr(_where_it_continues(run_dir, trainer, config, restore is not None, dist))
-    curves = None
     if writes is not None:
         # stateless and added after restore, so runs saved before it existed resume as well
-        curves = _curves_callback(writes, config, settings.defer_curves)
-        trainer.callbacks.append(curves)
+        trainer.callbacks.append(_curves_callback(writes, config, settings.defer_curves))
     if note is not None and speaks:  # once every check has passed
         _stderr(note)
     try:
