@@ -109,11 +109,16 @@ INFERENCE_BATCH_VALUES = 2**22
 MAX_INFERENCE_BATCH = 4096
 
 
-def inference_batch_size(preprocessing: Preprocessing) -> int:
-    """The default batch of :func:`compute_logits` for inputs of this size."""
+def inference_batch_size(
+    preprocessing: Preprocessing,
+    values: int = INFERENCE_BATCH_VALUES,
+    most: int = MAX_INFERENCE_BATCH,
+) -> int:
+    """The default batch of :func:`compute_logits` for inputs of this size: as many images as
+    hold ``values`` input values, at least 1 and at most ``most``."""
     h, w = preprocessing.input_size
     per_image = preprocessing.channels * h * w
-    return max(1, min(MAX_INFERENCE_BATCH, INFERENCE_BATCH_VALUES // per_image))
+    return max(1, min(most, values // per_image))
 
 
 def compute_logits(

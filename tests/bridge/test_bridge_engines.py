@@ -5,13 +5,14 @@ the NumPy engine's dropout is seeded by the run seed."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 
 from cnnlab.bridge.engine import NumpyEngine, build_schedule
-from cnnlab.data.preprocess import fit_preprocessing
+from cnnlab.data.preprocess import Preprocessing, fit_preprocessing
 from cnnlab.models import create_model
 from cnnlab.scratch import apply_schedule
 from cnnlab.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
@@ -99,3 +100,35 @@ def test_numpy_engine_dropout_is_seeded_by_the_run_seed(subset) -> None:
         losses.setdefault(seed, []).append(engine.forward_loss(x, y)[0])
     assert losses[0][0] == losses[0][1]
     assert losses[0][0] != losses[1][0]
+
+
+@dataclass(frozen=True)
+class _RecordingPreprocessing(Preprocessing):
+    """The run's preprocessing, noting each batch's size and torch's thread count."""
+
+    seen: list[tuple[int, int]] = field(default_factory=list)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.seen.append((len(images), torch.get_num_threads()))
+        return super().__call__(images)
+
+
+def test_numpy_engine_holds_torch_on_one_thread_and_infers_in_large_shards(subset) -> None:
+    """Torch's own threads would spin on the cores the shard threads need (see
+    cnnlab.bridge.runtime): inside the engine torch runs on one thread, and afterwards on as
+    many as before. Inference batches hold 256 digits per shard (the last one the rest)."""
+    torch.set_num_threads(2)  # tests/conftest.py pins one per worker; restored below
+    try:
+        torch.manual_seed(0)
+        model = create_model("lenet5")
+        engine = NumpyEngine(model, TrainConfig(batch_size=32), steps_per_epoch=10)
+        assert engine.parallel.threads == 2
+        base = fit_preprocessing(subset.train, (1, 32, 32))
+        prep = _RecordingPreprocessing(**base.to_dict())
+        logits = engine.logits(subset.test.images[:600], prep)
+        assert torch.get_num_threads() == 2
+        assert prep.seen == [(512, 1), (88, 1)]
+        expected = engine.logits(subset.test.images[:600], base)
+        assert torch.equal(logits, expected) and logits.shape == (600, 10)
+    finally:
+        torch.set_num_threads(1)

@@ -28,11 +28,16 @@ from torch import nn
 
 from cnnlab import scratch
 from cnnlab.bridge.convert import to_scratch
-from cnnlab.bridge.runtime import engine_blas_threads, keep_freed_memory, set_blas_threads
+from cnnlab.bridge.runtime import (
+    engine_blas_threads,
+    keep_freed_memory,
+    set_blas_threads,
+    torch_on_one_thread,
+)
 from cnnlab.bridge.weights import copy_to_torch, load_from_torch, tree_to_numpy, tree_to_torch
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.preprocess import Preprocessing
-from cnnlab.inference import image_batches
+from cnnlab.inference import image_batches, inference_batch_size
 from cnnlab.models._base import aux_loss_weight
 from cnnlab.scratch import schedules
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
@@ -40,7 +45,13 @@ from cnnlab.scratch.parallel import DataParallel
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.optim import OptimizerLr, build_optimizer
 
-INFERENCE_BATCH = 128  # fastest of 64-512 for LeNet-5 on 1 BLAS thread (0.36 s vs 0.42 s at 256)
+#: Input values per shard of an inference batch: 256 MNIST digits (32x32), 85 CIFAR-10 images,
+#: one ImageNet-sized image (im2col multiplies a layer's input by its window, so the budget is
+#: 16x smaller than torch's, :data:`cnnlab.inference.INFERENCE_BATCH_VALUES`). Measured with
+#: LeNet-5 on the 10,000 test digits and two shard threads (2026-11-30, 2-core Xeon): shards of
+#: 64 digits ran at 12,740 images/s, of 256 at 22,945-23,356, of 512 at 23,674-23,834; small
+#: shards spend their time handing over between threads rather than computing.
+INFERENCE_SHARD_VALUES = 2**18
 
 
 def build_schedule(config: TrainConfig, steps_per_epoch: int) -> schedules.Schedule:
@@ -103,6 +114,7 @@ class NumpyEngine(OptimizerLr):
     def train(self) -> None:
         self.parallel.train()
 
+    @torch_on_one_thread()
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
         target = y.cpu().numpy()
         logits = self.parallel.forward(as_numpy(x))  # N x classes
@@ -115,6 +127,7 @@ class NumpyEngine(OptimizerLr):
         self._caches = (cache, aux_caches)
         return loss, int((logits.argmax(1) == target).sum())
 
+    @torch_on_one_thread()
     def step(self) -> None:
         assert self._caches is not None, "step() needs a forward_loss() first"
         cache, aux_caches = self._caches
@@ -129,17 +142,20 @@ class NumpyEngine(OptimizerLr):
         self.steps += 1
         scratch.apply_schedule(self.optimizer.param_groups, self.schedule, self.steps)
 
+    @torch_on_one_thread()
     def logits(
         self, images: torch.Tensor | ImageSplit, preprocessing: Preprocessing
     ) -> torch.Tensor:
         was_training = self.net.training
+        shards = len(self.parallel.replicas)
+        batch_size = inference_batch_size(preprocessing, INFERENCE_SHARD_VALUES * shards)
         self.parallel.eval()
         try:
             chunks = [
                 torch.from_numpy(
                     self.parallel.forward(as_numpy(preprocessing(batch)), keep_cache=False)
                 )
-                for batch in image_batches(images, INFERENCE_BATCH)
+                for batch in image_batches(images, batch_size)
             ]
         finally:
             self.parallel.train(was_training)

@@ -1,5 +1,6 @@
-"""The process settings the NumPy training engine runs best with: BLAS threads and the
-allocator (:class:`cnnlab.bridge.engine.NumpyEngine` applies both when it starts).
+"""The process settings the NumPy training engine runs best with: BLAS threads, torch's
+threads and the allocator (:class:`cnnlab.bridge.engine.NumpyEngine` applies the first and the
+last when it starts, and keeps torch on one thread while it computes).
 
 BLAS threads
 ------------
@@ -17,6 +18,19 @@ more by setting ``OPENBLAS_NUM_THREADS`` (worth it for large models on an otherw
 machine). :func:`set_blas_threads` uses the library's own ``openblas_set_num_threads`` through
 ctypes (no extra dependency); where NumPy is not built on OpenBLAS, or the platform has no
 ``/proc/self/maps``, it does nothing.
+
+Torch's threads
+---------------
+
+The engine computes in NumPy, but torch still runs small operations around each step: the
+labels, the views of the batch, the inference batches' preprocessing, the logits' tensors. With
+two intra-op threads, each such operation wakes torch's OpenMP workers, which then spin for a
+while (libgomp's default wait policy on an idle machine, see :mod:`cnnlab.threads`) on the very
+cores the engine's two shard threads need. Measured on the 2-core benchmark machine (LeNet-5,
+the 10,000 test digits): the engine's inference ran at 9,010 images/s with torch's threads
+spinning and 13,827 on one shard thread (``benchmarks/numpy_vs_torch.py``, 2026-11-30). So
+:func:`torch_on_one_thread` holds torch at one thread for the length of each engine call; it
+costs half a microsecond and leaves the count as it found it.
 
 Allocator
 ---------
@@ -39,10 +53,13 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 import numpy as np  # noqa: F401  (loads NumPy's BLAS, which this module then finds)
+import torch
 
 _SETTERS = (
     "scipy_openblas_set_num_threads64_",
@@ -100,6 +117,21 @@ def engine_blas_threads() -> int:
     integer, else 1 (see the module docstring)."""
     requested = os.environ.get("OPENBLAS_NUM_THREADS", "")
     return int(requested) if requested.isdigit() and int(requested) > 0 else 1
+
+
+@contextmanager
+def torch_on_one_thread() -> Iterator[None]:
+    """Torch's intra-op threads at one inside the block, as many as before after it (see the
+    module docstring)."""
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ---- allocator ------------------------------------------------------------------------------
