@@ -3,6 +3,7 @@
 import json
 import re
 
+from cnnlab.evaluation.evaluate import evaluate
 from cnnlab.evaluation.training_result import training_result
 from cnnlab.training.history import History
 
@@ -36,3 +37,37 @@ def test_a_run_without_best_checkpoint_is_evaluated_with_its_last(run_copy, cach
     assert result.checkpoint_name == "last"
     assert "with the last checkpoint" in result.format()
     assert result.to_dict()["test"]["checkpoint"].endswith("last.safetensors")
+
+
+def test_the_result_evaluates_with_the_runs_test_tta(run_copy, cache_dir):
+    config_file = run_copy / "config.json"
+    saved = json.loads(config_file.read_text())
+    saved["config"]["test_tta"] = "shift"
+    config_file.write_text(json.dumps(saved))
+    result = training_result(run_copy, _history(run_copy), cache_dir=cache_dir)
+    single = evaluate(run_copy, cache_dir=cache_dir)
+    shifted = evaluate(run_copy, tta="shift", cache_dir=cache_dir)
+    tta = result.test.tta
+    assert tta["mode"] == "shift" and tta["views"] == 5
+    assert tta["single_view"]["accuracy"] == single.accuracy
+    assert result.test.accuracy == shifted.accuracy and result.test.loss == shifted.loss
+    assert result.test.loss != single.loss  # five views averaged: not the single view's
+    line = result.format()
+    assert line.startswith(
+        f"test accuracy {shifted.accuracy:.2%} with shift TTA, 5 views (single view "
+        f"{single.accuracy:.2%}) (loss {shifted.loss:.4f}) on 1000 test images"
+    ), line
+    assert result.to_dict()["test"]["tta"]["single_view"]["accuracy"] == single.accuracy
+
+
+def test_train_test_tta_on_the_command_line(cli, tmp_path, expect_error):
+    out = tmp_path / "run"
+    argv = ("train", "lenet5", "--data", "mnist-subset", "--epochs", "1", "--out", out)
+    status, stdout, _ = cli(*argv, "--test-tta", "shift", "--json")
+    assert status == 0
+    document = json.loads(stdout)
+    assert document["test"]["tta"]["mode"] == "shift"
+    assert json.loads((out / "config.json").read_text())["config"]["test_tta"] == "shift"
+    status, _, err = cli(*argv[:-1], tmp_path / "other", "--test-tta", "10crop")
+    expect_error(status, err, "--test-tta", "10crop", "'none', 'flip', 'shift'")
+    assert not (tmp_path / "other").exists()

@@ -18,6 +18,10 @@ from typing import Any
 from cnnlab.errors import ConfigError
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+#: Test-time augmentation modes (:mod:`cnnlab.evaluation.tta` computes their views).
+TTA_MODES = ("none", "flip", "shift", "5crop", "10crop")
+#: The TTA modes that cut crops (they need a crop size smaller than the padded image).
+CROP_MODES = ("5crop", "10crop")
 
 
 @dataclass(frozen=True)

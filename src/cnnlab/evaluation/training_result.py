@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.evaluation.evaluate import EvaluationReport, evaluate
-from cnnlab.runs import ThreadsUsed, load_run
+from cnnlab.runs import ThreadsUsed, load_run, read_run_config
 from cnnlab.training.history import History
 
 
@@ -20,7 +20,8 @@ class TrainingResult:
         run: the run directory.
         history: what training returned (one row per epoch).
         test: the evaluation of the run's kept checkpoint (``best``, else ``last``) on the
-            test split of its dataset.
+            test split of its dataset, with the run's ``test_tta`` (``test.tta`` then holds
+            the single-view accuracy and loss).
         threads: the thread count that checkpoint was trained with, and how it was chosen
             (None: not recorded).
     """
@@ -45,13 +46,21 @@ class TrainingResult:
                 "accuracy": self.test.accuracy,
                 "loss": self.test.loss,
                 "checkpoint": self.test.checkpoint,
+                "tta": self.test.tta,
             },
         }
 
     def format(self) -> str:
         """The one line ``cnnlab train`` prints at the end."""
+        tta = self.test.tta
+        views = (
+            f" with {tta['mode']} TTA, {tta['views']} views (single view "
+            f"{tta['single_view']['accuracy']:.2%})"
+            if tta
+            else ""
+        )
         return (
-            f"test accuracy {self.test.accuracy:.2%} (loss {self.test.loss:.4f}) on "
+            f"test accuracy {self.test.accuracy:.2%}{views} (loss {self.test.loss:.4f}) on "
             f"{self.test.examples} test images with the {self.checkpoint_name} checkpoint; "
             f"run in {self.run}"
         )
@@ -60,7 +69,8 @@ class TrainingResult:
 def training_result(
     run_dir: str | Path, history: History, *, cache_dir: str | Path | None = None
 ) -> TrainingResult:
-    """Evaluate a freshly trained run on its test split.
+    """Evaluate a freshly trained run on its test split, with the test-time augmentation its
+    configuration asks for (``test_tta``).
 
     Args:
         run_dir: the run directory training wrote.
@@ -72,5 +82,6 @@ def training_result(
         DataError: the run's dataset cannot be loaded.
     """
     run = load_run(run_dir)  # its kept checkpoint, as evaluate would load it
-    report = evaluate(run, cache_dir=cache_dir)
+    tta = read_run_config(Path(run_dir))["config"].get("test_tta", "none")
+    report = evaluate(run, tta=tta, cache_dir=cache_dir)
     return TrainingResult(str(run_dir), history, report, run.meta.threads)

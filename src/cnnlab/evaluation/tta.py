@@ -35,14 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnlab.data.augment_spec import CROP_MODES, TTA_MODES
 from cnnlab.data.dataset import ImageSplit
 from cnnlab.data.digits import is_digit_run
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.errors import ConfigError
 from cnnlab.inference import compute_logits, image_batches, inference_batch_size
 
-TTA_MODES = ("none", "flip", "shift", "5crop", "10crop")
-CROP_MODES = ("5crop", "10crop")
 #: Modes with mirrored views.
 MIRROR_MODES = ("flip", "10crop")
 
@@ -61,6 +60,11 @@ def _pad_centred(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     pad_h, pad_w = size[0] - images.shape[-2], size[1] - images.shape[-1]
     return F.pad(images.float(), (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+
+
+def _as_stored(images: torch.Tensor) -> torch.Tensor:
+    """The identity view: the image as stored (its logits are the single view's)."""
+    return images
 
 
 def _mirror(images: torch.Tensor) -> torch.Tensor:
@@ -146,12 +150,12 @@ def tta_views(mode: str, preprocessing: Preprocessing, crop: tuple[int, int] | N
         crop: the crop size (from :func:`crop_size_for`) for crop modes.
     """
     if mode == "none":
-        return [lambda x: x]
+        return [_as_stored]
     if mode == "flip":
-        return [lambda x: x, _mirror]
+        return [_as_stored, _mirror]
     if mode == "shift":
         d = max(1, round(min(preprocessing.image_size) / 14))
-        return [lambda x: x, _shift(-d, 0), _shift(d, 0), _shift(0, -d), _shift(0, d)]
+        return [_as_stored, _shift(-d, 0), _shift(d, 0), _shift(0, -d), _shift(0, d)]
     assert crop is not None, "crop modes need a crop size"
     (ch, cw), (h, w) = preprocessing.input_size, crop
     corners = [((ch - h) // 2, (cw - w) // 2), (0, 0), (0, cw - w), (ch - h, 0), (ch - h, cw - w)]
@@ -177,9 +181,14 @@ def tta_log_probabilities(
     single, averaged = [], []
     batch_size = batch_size or inference_batch_size(preprocessing)
     for batch in image_batches(images, batch_size):
-        single.append(compute_logits(model, batch, preprocessing, batch_size).log_softmax(1))
+        logits = compute_logits(model, batch, preprocessing, batch_size)
+        single.append(logits.log_softmax(1))
         total = sum(
-            compute_logits(model, view(batch), preprocessing, batch_size).softmax(1)
+            (
+                logits
+                if view is _as_stored
+                else compute_logits(model, view(batch), preprocessing, batch_size)
+            ).softmax(1)
             for view in views
         )
         averaged.append((total / len(views)).clamp_min(1e-30).log())

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from cnnlab.data.augment_spec import parse_augment
+from cnnlab.data.augment_spec import CROP_MODES, TTA_MODES, parse_augment
 from cnnlab.errors import ConfigError, expected
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -21,6 +21,8 @@ SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 ENGINES = ("torch", "numpy")
 PRECISIONS = ("fp32", "bf16", "fp16")  # cnnlab.training.precision
+#: TTA of the test evaluation after training: the modes that need no crop size.
+TEST_TTA_MODES = tuple(mode for mode in TTA_MODES if mode not in CROP_MODES)
 
 TRAINING_COMMANDS = ("train", "finetune")
 
@@ -257,6 +259,15 @@ class TrainConfig:
             Flag("--augment", parse=str, metavar="SPEC", default_help="none"),
         ),
     )
+    test_tta: str = field(
+        default="none",
+        metadata=about(
+            "test-time augmentation of the test evaluation after training (the result line "
+            "and --json, which also give the single-view accuracy): none, flip or shift "
+            "(cnnlab.evaluation.tta; crops: cnnlab evaluate --tta 10crop --crop-size N)",
+            Flag("--test-tta", parse=str, choices=TEST_TTA_MODES),
+        ),
+    )
     image_size: list[int] | None = field(
         default=None,
         metadata=about(
@@ -380,6 +391,7 @@ class TrainConfig:
         _choice("monitor", self.monitor, MONITORS)
         _choice("engine", self.engine, ENGINES)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("test_tta", self.test_tta, TEST_TTA_MODES)
         if self.engine == "numpy" and self.precision != "fp32":
             raise ConfigError(
                 "expected precision fp32 with engine numpy (it computes in float32), "
