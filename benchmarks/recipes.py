@@ -12,7 +12,8 @@ and recipe exactly; see there). Three comparisons, each alternating the two in o
   (median of ``--repeats``).
 - ``99.5``: the anchor with random shifts of up to 2 pixels and ``--anchor-epochs`` one-cycle
   epochs; its time to 99.5% is the training time up to the first epoch at which it reaches
-  99.5% (a lower bound: a schedule ending at that epoch would take as long), against
+  99.5% (a lower bound: a schedule ending at that epoch would take as long), or its whole
+  training time when it never does (a lower bound again), against
   ``fit(recipe="mnist-99.5")``'s whole training time, seeds 0 to 2. The recipe's accuracy is
   the one its result line reports: with its test-time augmentation (``test_tta``, shifts), the
   single view's beside it; the anchor's is its script's own, single view.
@@ -108,19 +109,23 @@ def compare_995(data, tensors, seeds: list[int], anchor_epochs: int) -> dict:
     for seed in seeds:
         anchor.append(anchor_run(tensors, seed, anchor_epochs, shift=2, target=0.995))
         ours.append(recipe_run(data, "mnist-99.5", seed))
-    reached = [r["seconds_to_target"] for r in anchor if r["seconds_to_target"] is not None]
-    median_anchor = median(reached) if reached else None
+    # a seed that never reaches 99.5% needs more than its whole training time: a lower bound
+    bounds = [r["seconds_to_target"] or r["train_seconds"] for r in anchor]
+    median_anchor = median(bounds)
     median_ours = median(r["train_seconds"] for r in ours)
     ours_ok = all(r["test_accuracy"] >= 0.995 for r in ours)
     return {
         "anchor_shifted": anchor,
         "anchor_epochs": anchor_epochs,
         "mnist_99_5": ours,
-        "median_train_seconds": {"anchor_to_99_5": median_anchor, "mnist_99_5": median_ours},
-        "mnist_99_5_over_anchor": ratio(median_ours, median_anchor),
-        "anchor_seeds_at_99_5": len(reached),
+        "median_train_seconds": {
+            "anchor_to_99_5_at_least": median_anchor,
+            "mnist_99_5": median_ours,
+        },
+        "mnist_99_5_over_anchor_at_most": ratio(median_ours, median_anchor),
+        "anchor_seeds_at_99_5": sum(r["seconds_to_target"] is not None for r in anchor),
         "mnist_99_5_seeds_at_99_5": sum(r["test_accuracy"] >= 0.995 for r in ours),
-        "goal_met": ours_ok and median_anchor is not None and median_ours < median_anchor,
+        "goal_met": ours_ok and median_ours < median_anchor,
     }
 
 
