@@ -79,6 +79,29 @@ def wait_for(
         time.sleep(0.01)
 
 
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (Linux: /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # the parent pid field
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 FORKING_CLI = Path(__file__).parent / "forking_cli.py"
 
 
