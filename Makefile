@@ -32,9 +32,9 @@ browser:
 	else echo "no $(CHROMIUM) (as root: apt-get install chromium): the page test will be skipped"; fi
 
 # Two pytest-xdist workers (the CI machine's 2 cores), one thread each (tests/conftest.py).
-# Modules with costly module fixtures are marked xdist_group to share one worker; pytest-xdist
-# 3.8 does not apply these marks on pytest 9.2 (node ids became read-only there), so each such
-# module's fixtures may be built in both workers until xdist catches up.
+# Modules with costly module fixtures are marked xdist_group to share one worker (their
+# fixtures are built once); every other test goes to whichever worker is free. pytest-xdist 3.8
+# no longer applies these marks on pytest 9.2 (pytest-xdist#1386): tests/conftest.py does.
 test: setup browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15

@@ -47,6 +47,32 @@ def pytest_configure(config: pytest.Config) -> None:
         set_blas_threads(1)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup``: each test marked ``xdist_group(NAME)`` gets its node id's
+    ``@NAME`` suffix, by which pytest-xdist's scheduler sends a group to one worker.
+
+    pytest-xdist 3.8 appends the suffix in this hook (in each worker) through an attribute
+    pytest 9.2 no longer reads (pytest-dev/pytest-xdist#1386), so the marks were ignored and
+    the costly module fixtures of a marked module were built in both workers. This sets the
+    suffix where xdist's own did not take; it does nothing when xdist's works, and without
+    ``--dist loadgroup``."""
+    if not getattr(config.option, "loadgroup", False):  # set in the workers by pytest-xdist
+        return
+    try:
+        from _pytest.nodeid import NodeId  # pytest >= 9.2: structured node ids
+    except ImportError:
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 def subset_files() -> dict[str, bytes]:
     """The subset's four IDX files, decompressed."""
     return {p.name[:-3]: gzip.decompress(p.read_bytes()) for p in sorted(SUBSET.glob("*.gz"))}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -74,3 +77,124 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (Linux: /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # the parent pid field
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+FORKING_CLI = Path(__file__).parent / "forking_cli.py"
+
+
+class ForkedCommand:
+    """A command a :class:`ForkingCli` runs in a child process of its own; ``poll``, ``kill``
+    and ``wait`` as :class:`subprocess.Popen`'s.
+
+    Attributes:
+        pid: the child's process id (a real process: SIGKILL it as any other).
+        stderr: the file its stderr goes to.
+        returncode: its exit status once it ended and was reaped (minus the signal number
+            when a signal ended it), else None.
+    """
+
+    def __init__(self, server: ForkingCli, pid: int, stderr: Path) -> None:
+        self.server, self.pid, self.stderr = server, pid, stderr
+        self._pidfd = os.pidfd_open(pid)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit status if the child has ended, else None."""
+        if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
+            self._reap()
+        return self.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the child, if it still runs."""
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """The exit status once the child ends (killed if it outlives ``timeout``)."""
+        if self.returncode is None:
+            if not select.select([self._pidfd], [], [], timeout)[0]:
+                self.kill()
+                self._reap()
+                raise AssertionError(f"cnnlab (pid {self.pid}) did not end in {timeout} s")
+            self._reap()
+        return self.returncode
+
+    def err(self) -> str:
+        """What the child wrote on stderr."""
+        return self.stderr.read_text()
+
+    def _reap(self) -> None:
+        self.returncode = self.server.reap(self.pid)
+        os.close(self._pidfd)
+
+
+class ForkingCli:
+    """``cnnlab`` commands (with the ``mnist-subset`` dataset) run in fresh processes forked
+    from one that imported the CLI and torch once (tests/forking_cli.py): each command is a
+    real process, started in milliseconds instead of seconds. Use as a context manager."""
+
+    def __init__(self, cache_dir: Path, logs: Path) -> None:
+        self.logs = logs
+        self.server = subprocess.Popen(
+            [sys.executable, str(FORKING_CLI), str(cache_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=interruptible,
+        )
+        self.commands: list[ForkedCommand] = []
+
+    def _ask(self, request: dict) -> dict:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        if not select.select([self.server.stdout], [], [], TIMEOUT)[0]:
+            raise AssertionError(f"the forking cnnlab did not answer {request} in {TIMEOUT} s")
+        line = self.server.stdout.readline()
+        if not line:
+            raise AssertionError(f"the forking cnnlab ended (status {self.server.wait()})")
+        return json.loads(line)
+
+    def start(self, *argv: object) -> ForkedCommand:
+        """``cnnlab ARGV`` in a new child process."""
+        stderr = self.logs / f"command-{len(self.commands) + 1}.err"
+        pid = self._ask({"run": [str(a) for a in argv], "stderr": str(stderr)})["pid"]
+        self.commands.append(ForkedCommand(self, pid, stderr))
+        return self.commands[-1]
+
+    def reap(self, pid: int) -> int:
+        """The exit status of the ended child ``pid`` (which it reaps)."""
+        return self._ask({"wait": pid})["status"]
+
+    def __enter__(self) -> ForkingCli:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for command in self.commands:  # none outlives the test
+            command.kill()
+        self.server.kill()
+        self.server.communicate(timeout=60)

@@ -15,9 +15,15 @@ from cnnlab.data import datasets
 from cnnlab.data.sources import RemoteFile, sha256_of
 from conftest import SUBSET_NAME, subset_files
 
-if __name__ == "__main__":
+
+def register_subset() -> None:
+    """Register ``mnist-subset`` in this process's dataset catalogue (as tests/conftest.py)."""
     files = tuple(RemoteFile(n, sha256_of(d), len(d)) for n, d in subset_files().items())
     datasets.DATASETS[SUBSET_NAME] = datasets.DatasetInfo(
         SUBSET_NAME, files, (), datasets.MNIST.classes, datasets.MNIST.load
     )
+
+
+if __name__ == "__main__":
+    register_subset()
     raise SystemExit(main([*sys.argv[2:], "--cache-dir", sys.argv[1]]))

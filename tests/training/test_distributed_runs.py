@@ -34,6 +34,7 @@ from cnnlab.runs import load_run
 from cnnlab.training import loop
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run import fit
+from process_helpers import children
 from run_helpers import assert_same_run
 
 # costly module fixtures: the whole module in one xdist worker (--dist loadgroup; see Makefile)
@@ -257,19 +258,6 @@ def test_two_machines_finish_one_run(two_machines):
     assert not torch.equal(*states)  # each rank drew its own augmentations
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # the parent pid field
-                found.append(int(entry))
-    return found
-
-
 def _rank_of(pid: int) -> int | None:
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -279,19 +267,38 @@ def _rank_of(pid: int) -> int | None:
     return ranks[0] if ranks else None
 
 
-def _kill_rank_at_first_checkpoint(launcher: subprocess.Popen, checkpoint: Path, rank: int) -> None:
-    """SIGKILL the worker of ``rank`` (a child of the launcher, which runs torchrun's agent)
-    as soon as the run's first mid-epoch checkpoint exists."""
+def _worker(launcher: subprocess.Popen, rank: int, not_pid: int | None = None) -> int | None:
+    """The pid of the launcher's worker of ``rank`` (a child of the launcher, which runs
+    torchrun's agent), other than ``not_pid``; None while there is none."""
+    workers = (p for p in children(launcher.pid) if p != not_pid and _rank_of(p) == rank)
+    return next(workers, None)
+
+
+def _kill_rank_after_a_checkpoint(
+    launcher: subprocess.Popen, checkpoint: Path, rank: int, not_pid: int | None = None
+) -> int:
+    """SIGKILL the worker of ``rank`` (other than ``not_pid``, a worker killed before) as soon
+    as its group has written ``checkpoint``: the run's first mid-epoch checkpoint, or, in a
+    restarted group, the first one it wrote itself. Returns the killed worker's pid."""
     deadline = time.monotonic() + LAUNCH_TIMEOUT
-    worker = None
+    worker = before = None
     while launcher.poll() is None and time.monotonic() < deadline:
         if worker is None:
-            worker = next((p for p in _children(launcher.pid) if _rank_of(p) == rank), None)
-        if worker is not None and checkpoint.exists():
+            worker = _worker(launcher, rank, not_pid)
+            if worker is not None:  # the group's own writes replace the file (a new inode)
+                before = _inode(checkpoint) if not_pid is not None else None
+        elif _inode(checkpoint) not in (None, before):
             os.kill(worker, signal.SIGKILL)
-            return
+            return worker
         time.sleep(0.002)
     pytest.fail("the run ended (or timed out) before a worker could be killed mid-run")
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _shortcut(args: list[str], log: Path, **popen) -> subprocess.Popen:
@@ -304,59 +311,49 @@ def _shortcut(args: list[str], log: Path, **popen) -> subprocess.Popen:
     )
 
 
-def test_a_killed_worker_is_restarted_and_the_run_ends_bitwise_as_if_never_killed(
-    tmp_path, digits, cache, two_machines
+def test_a_killed_worker_is_restarted_then_the_shortcut_stops_in_one_line_and_resumes_bitwise(
+    tmp_path, digits, cache, cli, expect_error, two_machines
 ):
     """``--nproc 2 --max-restarts 1`` (the shortcut equals plain torchrun): rank 1 is killed
     right after the first mid-epoch checkpoint; torchrun's agent restarts both processes,
-    which continue the run from that checkpoint, and the finished run is bitwise the
-    uninterrupted 2-process run of the two machines."""
+    which continue the run from that checkpoint. Rank 1 of the restarted group is killed once
+    the group has written a checkpoint of its own: with no restart left, the shortcut stops
+    in one line and keeps the checkpoint. The kept run is refused on one process; continued
+    on two, on one core (so the launch also warns of oversubscription), it ends bitwise as
+    the uninterrupted 2-process run of the two machines."""
     out, log = tmp_path / "run", tmp_path / "launch.log"
     launcher = _shortcut(
         [*_train_args(digits, cache, out), *AUGMENTED, "--nproc", "2", "--max-restarts", "1"], log
     )
     try:
-        _kill_rank_at_first_checkpoint(launcher, out / "last.safetensors", rank=1)
-        assert launcher.wait(timeout=LAUNCH_TIMEOUT) == 0, log.read_text()[-3000:]
-    finally:
-        launcher.kill()
-    assert "restart 1 of the 2 processes: continuing" in log.read_text()
-    assert_same_run(out, two_machines)
-
-
-def test_with_no_restart_left_the_shortcut_stops_in_one_line_and_keeps_the_checkpoint(
-    tmp_path, digits, cache, cli, expect_error, two_machines
-):
-    """On one core (so the launch also warns of oversubscription). The kept run is refused
-    on one process, and continued on two it ends bitwise as the uninterrupted run."""
-    out, log = tmp_path / "run", tmp_path / "launch.log"
-    one_core = {min(os.sched_getaffinity(0))}
-    launcher = _shortcut(
-        [*_train_args(digits, cache, out), *AUGMENTED, "--nproc", "2"],
-        log,
-        preexec_fn=lambda: os.sched_setaffinity(0, one_core),
-    )
-    try:
-        _kill_rank_at_first_checkpoint(launcher, out / "last.safetensors", rank=1)
+        first = _kill_rank_after_a_checkpoint(launcher, out / "last.safetensors", rank=1)
+        _kill_rank_after_a_checkpoint(launcher, out / "last.safetensors", rank=1, not_pid=first)
         status = launcher.wait(timeout=LAUNCH_TIMEOUT)
     finally:
         launcher.kill()
     lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert any("restart 1 of the 2 processes: continuing" in line for line in lines), lines
     errors = [line for line in lines if line.startswith("cnnlab: error:")]
     assert status == 2 and len(errors) == 1 and errors[0] == lines[-1], lines
     assert "received rank 1 stopped by signal SIGKILL with no restart left" in errors[0]
     assert f"continue with cnnlab train --resume {out} --nproc 2" in errors[0]
-    assert any("2 training processes on 1 CPU cores" in line for line in lines), lines
     checkpoint = load_checkpoint(out / "last.safetensors")  # intact
     assert checkpoint.meta["world_size"] == 2 and len(checkpoint.training["rng_by_rank"]) == 2
     status, _, err = cli("train", "--resume", out)  # one process
     expect_error(status, err, "expected world size 2 to resume", "received world size 1")
     resume = ["train", "--resume", str(out), "--cache-dir", str(cache), "--nproc", "2"]
-    resumed = _shortcut(resume, tmp_path / "resume.log")
+    one_core = {min(os.sched_getaffinity(0))}
+    resumed = _shortcut(
+        resume,
+        tmp_path / "resume.log",
+        preexec_fn=lambda: os.sched_setaffinity(0, one_core),
+    )
     try:
         assert resumed.wait(timeout=LAUNCH_TIMEOUT) == 0, (tmp_path / "resume.log").read_text()
     finally:
         resumed.kill()
+    resume_log = (tmp_path / "resume.log").read_text()
+    assert "2 training processes on 1 CPU cores" in resume_log, resume_log
     assert_same_run(out, two_machines)
 
 

@@ -48,7 +48,8 @@ def _fill(disk) -> int:
     return written
 
 
-def test_a_full_disk_during_a_checkpoint_write(small_disk, cache_dir):
+def test_a_full_disk_during_a_checkpoint_write(small_disk, cache_dir, cli):
+    """Training in a real process fills the disk; the resume runs in this test's process."""
     out = small_disk / "run"
     argv = (
         "train", "lenet5", "--data", "mnist-subset", "--per-class", "40", "--batch-size", "16",
@@ -73,7 +74,6 @@ def test_a_full_disk_during_a_checkpoint_write(small_disk, cache_dir):
     assert not list(out.glob(".*.tmp"))  # the failed write's temporary file is gone
     (small_disk / "filler").unlink()
     epoch = kept.training["epoch"]
-    resumed = start_cli(cache_dir, "train", "--resume", out, "--epochs", epoch + 1, "--no-progress")
-    status, err = finish(resumed)
+    status, _, err = cli("train", "--resume", out, "--epochs", epoch + 1, "--no-progress")
     assert status == 0, err
     assert f"continuing at epoch {epoch + 1}" in err

@@ -76,7 +76,8 @@ def test_epochs_of_a_one_cycle_run_are_fixed(cli, expect_error, tmp_path):
     expect_error(status, err, "expected --epochs 1 as saved", "received --epochs 3", "onecycle")
 
 
-def test_ctrl_c_says_how_to_resume_and_the_resume_where_it_continues(tmp_path, cache_dir):
+def test_ctrl_c_says_how_to_resume_and_the_resume_where_it_continues(tmp_path, cache_dir, cli):
+    """Ctrl-C (SIGINT) to a real training process; the resume runs in this test's process."""
     out = tmp_path / "run"
     argv = (*START, "--out", out, "--epochs", "30", "--checkpoint-every", "5")
     process = start_cli(cache_dir, *argv)
@@ -94,7 +95,6 @@ def test_ctrl_c_says_how_to_resume_and_the_resume_where_it_continues(tmp_path, c
     ), err
     state = load_checkpoint(out / "last.safetensors").training
     epoch, step = state["epoch"], state["step"]
-    resumed = start_cli(cache_dir, *argv, "--resume", out, "--epochs", epoch + 1)
-    status, err = finish(resumed)
+    status, _, err = cli(*argv, "--resume", out, "--epochs", epoch + 1)
     assert status == 0, err
     assert f"continuing at epoch {epoch + 1} step {step + 1} of 12" in err, err

@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from PIL import Image
 
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.run_lock import LOCK_FILE, RunBusyError, RunLock
-from process_helpers import finish, start_cli, stop, wait_for
+from process_helpers import alive, children, finish, start_cli, stop, wait_for
 from run_helpers import trained_subset_run
 
 # long enough that the holder is still training whatever the machine's load; killed by the test
@@ -86,13 +88,25 @@ def test_two_resumes_at_once(one_epoch_run, cache_dir):
         stop(b)
 
 
-def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(tmp_path, cache_dir):
+def _refused_in_process(cli, holder: int, run) -> str:
+    """``cnnlab train --resume RUN`` (run in this process, which holds no lock) is refused
+    naming ``holder``."""
+    status, _, err = cli("train", "--resume", run, "--no-progress")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1, (status, err)
+    assert f"process {holder} " in lines[0] and str(run) in lines[0], lines[0]
+    return lines[0]
+
+
+def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(
+    tmp_path, cache_dir, cli
+):
+    """The contenders run in this test's process: the holders are other processes."""
     out = tmp_path / "run"
     trainer = start_cli(cache_dir, *NEW, "--out", out, *LONG)
     try:
         wait_for(lambda: (out / "last.safetensors").exists(), [trainer], "the first checkpoint")
-        contender = start_cli(cache_dir, "train", "--resume", out, "--no-progress")
-        _refused(contender, trainer.pid, out)
+        _refused_in_process(cli, trainer.pid, out)
         assert trainer.poll() is None
     finally:
         stop(trainer)  # SIGKILL: its record stays in the lock file, its lock does not
@@ -102,15 +116,13 @@ def test_resume_while_training_is_refused_and_a_killed_holder_never_blocks(tmp_p
     holder = start_cli(cache_dir, "train", "--resume", out, *LONG[:2], "--no-progress")
     try:
         wait_for(lambda: _holder_pid(out) == holder.pid, [holder], "the new holder's record")
-        contender = start_cli(cache_dir, "train", "--resume", out, "--no-progress")
-        line = _refused(contender, holder.pid, out)
+        line = _refused_in_process(cli, holder.pid, out)
         assert f"process {dead} " not in line
     finally:
         stop(holder)
     # and once it is killed as well, a resume simply goes on, to the end
     done = load_checkpoint(out / "last.safetensors").training["epoch"]
-    resume = start_cli(cache_dir, "train", "--resume", out, "--epochs", done + 1, "--no-progress")
-    status, err = finish(resume)
+    status, _, err = cli("train", "--resume", out, "--epochs", done + 1, "--no-progress")
     assert status == 0, err
     assert f"continuing at epoch {done + 1} step 1" in err
     assert len(json.loads((out / "history.json").read_text())["epoch"]) == done + 1
@@ -127,20 +139,33 @@ def digits(tmp_path, subset):
     return root
 
 
-def test_a_run_of_several_processes_is_held_by_its_launcher(tmp_path, cache_dir, digits):
+def test_a_run_of_several_processes_is_held_by_its_launcher(tmp_path, cache_dir, digits, cli):
     """``--nproc 2``: the launcher holds the run for its workers (rank 0 trains on, as its
-    child), and a resume started meanwhile is refused naming the launcher."""
+    child), and a resume started meanwhile (in this test's process) is refused naming the
+    launcher. Killed with SIGKILL, the launcher takes its workers with it: nobody trains on
+    in the run it no longer holds."""
     out = tmp_path / "run"
-    argv = ("train", "lenet5", "--data", digits, "--out", out, *LONG, "--nproc", "2")
-    launcher = start_cli(cache_dir, *argv, group=True)
+    endless = ("--epochs", "100000", *LONG[2:])
+    argv = ("train", "lenet5", "--data", digits, "--out", out, *endless, "--nproc", "2")
+    launcher, workers = start_cli(cache_dir, *argv), []
     try:
         wait_for(lambda: (out / "last.safetensors").exists(), [launcher], "a checkpoint")
         assert _holder_pid(out) == launcher.pid
-        contender = start_cli(cache_dir, "train", "--resume", out, "--no-progress")
-        _refused(contender, launcher.pid, out)
+        _refused_in_process(cli, launcher.pid, out)
         assert launcher.poll() is None
+        workers = children(launcher.pid)
+        assert len(workers) == 2, workers
     finally:
-        stop(launcher)
+        launcher.kill()  # SIGKILL, to the launcher alone (its workers run in their own sessions)
+        launcher.wait(timeout=60)
+        deadline = time.monotonic() + 60  # they go at once; an orphan would train for hours
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        survivors = [pid for pid in workers if alive(pid)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        launcher.communicate(timeout=60)  # its stderr, once no worker holds it open
+    assert not survivors, "workers outlived their launcher"
 
 
 _FLOCK_WITHOUT_RECORD = textwrap.dedent(

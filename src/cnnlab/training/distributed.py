@@ -46,6 +46,7 @@ from cnnlab.training.config import TrainConfig
 from cnnlab.training.launch import (
     DEFAULT_TIMEOUT,
     cpu_cores,
+    follow_launcher,
     launched_by_torchrun,
     oversubscription,
 )
@@ -274,6 +275,7 @@ def session(timeout: float | None = None) -> Iterator[Distributed]:
     if not launched_by_torchrun() or (dist.is_available() and dist.is_initialized()):
         yield current()
         return
+    follow_launcher()  # a worker of ``--nproc`` ends with the shortcut
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     _join(timeout)
     ctx = current()

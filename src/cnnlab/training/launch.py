@@ -12,6 +12,9 @@ times; the restarted workers continue the run from its last checkpoint. When a w
 and no restart is left, the shortcut stops with one line and exit status 2; the run's last
 checkpoint is intact and ``--resume`` continues it.
 
+The workers die with the shortcut (:func:`follow_launcher`): killed in any way, SIGKILL
+included, it leaves no worker training on in a run folder whose lock it no longer holds.
+
 This module imports torch only inside :func:`launch`, so the command line stays quick to load.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import uuid
@@ -33,6 +37,8 @@ DEFAULT_TIMEOUT = 1800.0  # seconds a process waits for its peers (joining, and 
 JOIN_TIMEOUT = 600.0  # seconds the agents wait for each other at the rendezvous (torch's default)
 LAUNCH_FLAGS = ("--nproc", "--max-restarts", "--port")  # the shortcut's options, not the workers'
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_ENV = "CNNLAB_LAUNCHER_PID"  # tells the shortcut's workers who started them
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 
 
 def launched_by_torchrun() -> bool:
@@ -86,6 +92,26 @@ def _root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
 
     rank = min(failures, key=weight)
     return rank, failures[rank]
+
+
+def follow_launcher() -> None:
+    """In a worker of the ``--nproc`` shortcut: end when the shortcut ends, however it ends.
+
+    The kernel SIGKILLs this process when its parent (the shortcut, whose elastic agent
+    started it) exits (Linux ``PR_SET_PDEATHSIG``). Without it, a shortcut killed with
+    SIGKILL would leave its workers training on, unsupervised, in a run folder whose lock
+    died with the shortcut. Does nothing outside the shortcut's workers, or off Linux.
+    """
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if launcher is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if str(os.getppid()) != launcher:  # the shortcut ended before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def oversubscription(processes: int, cores: int) -> str | None:
@@ -176,6 +202,7 @@ def launch(argv: Sequence[str], options: LaunchOptions, run: str | None = None) 
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # failures are reported below, restarts by rank 0
+    os.environ[LAUNCHER_ENV] = str(os.getpid())  # the workers die with this process
     try:
         elastic_launch(config, sys.executable)(*command)
     except ChildFailedError as exc:
@@ -202,3 +229,4 @@ def launch(argv: Sequence[str], options: LaunchOptions, run: str | None = None) 
         ) from None
     finally:
         quiet.setLevel(level)
+        os.environ.pop(LAUNCHER_ENV, None)
