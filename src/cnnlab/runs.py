@@ -40,7 +40,6 @@ from cnnlab.errors import (
     shown_path,
 )
 from cnnlab.models import create_model
-from cnnlab.models.skip_init import skip_init
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.freezing import apply_freeze
 from cnnlab.training.history import METRICS, History
@@ -835,26 +834,14 @@ def model_from_checkpoint(
 def _build_model(
     spec: ModelSpec, ckpt: Checkpoint, source: Path, given: nn.Module | None = None
 ) -> nn.Module:
-    """The network ``spec`` names with the checkpoint's weights, in eval mode.
-
-    A network built here (not ``given``) skips its random initialisation
-    (:func:`_skeleton`) and takes the checkpoint's tensors as its weights: drawing 100M+
-    weights that are overwritten at once costs seconds (VGG), and so does copying them.
-    """
     try:
-        built = _skeleton(spec) if given is None else None
-        skeleton = built is not None
-        model = built if built is not None else spec.build(given)
+        model = spec.build(given)
     except ModelError as exc:
         raise CheckpointError(
             f"checkpoint {source} names a model cnnlab cannot build: {exc}"
         ) from None
-    state = ckpt.model_state
-    if skeleton:  # the weights keep the model's dtypes, as a copying load casts them
-        dtypes = {k: v.dtype for k, v in (*model.named_parameters(), *model.named_buffers())}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
     try:
-        model.load_state_dict(state, strict=True, assign=skeleton)
+        model.load_state_dict(ckpt.model_state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise CheckpointError(
@@ -862,19 +849,3 @@ def _build_model(
             f"in {source} ({first})"
         ) from None
     return model.eval()
-
-
-def _skeleton(spec: ModelSpec) -> nn.Module | None:
-    """``spec``'s network with its weights left uninitialised (:func:`skip_init`), or None
-    when a checkpoint's strict load would not replace every tensor it holds (non-persistent
-    buffers) or would untie a parameter shared between layers."""
-    with skip_init():
-        model = spec.build()
-    every = [*model.named_parameters(remove_duplicate=False)]
-    buffers = [*model.named_buffers(remove_duplicate=False)]
-    persistent = set(model.state_dict(keep_vars=True))
-    if len({id(p) for _, p in every}) != len(every) or any(
-        name not in persistent for name, _ in buffers
-    ):
-        return None
-    return model
