@@ -22,18 +22,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: What a binary file write takes: bytes, or a mutable buffer or a view of one (no copy).
+Buffer = bytes | bytearray | memoryview
+
 #: Legacy temporary files (no writer recorded) older than this are orphans.
 LEGACY_TEMP_AGE_SECONDS = 3600.0
 _TEMP = re.compile(r"^\..+?\.(?:(?P<pid>\d+)@(?P<host>[^./]+)\.)?[A-Za-z0-9_]{8}\.tmp$")
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+def atomic_write_bytes(path: str | os.PathLike[str], *parts: Buffer) -> None:
+    """Write ``parts`` (bytes-like, one after the other) to ``path`` through a temporary file
+    in the same folder and a rename; several parts save joining big buffers in memory.
 
     The temporary file is flushed and fsync'ed before ``os.replace``, so readers never see a
     partial file, and a crash mid-write leaves the previous version of ``path`` intact.
     """
-    tmp = _written_temp_file(Path(path), data)
+    tmp = _written_temp_file(Path(path), *parts)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -55,8 +59,8 @@ def atomic_create_json(path: str | os.PathLike[str], obj: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _written_temp_file(path: Path, data: bytes) -> Path:
-    """``data`` in a new, fsync'ed temporary file next to ``path`` (module docstring's name),
+def _written_temp_file(path: Path, *parts: Buffer) -> Path:
+    """``parts`` in a new, fsync'ed temporary file next to ``path`` (module docstring's name),
     after removing the orphans of killed writers in that folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphaned_temp_files(path.parent)
@@ -65,7 +69,8 @@ def _written_temp_file(path: Path, data: bytes) -> Path:
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for part in parts:
+                handle.write(part)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:

@@ -98,6 +98,30 @@ def test_gradients_accumulate_and_zero_grad() -> None:
     assert all(p.grad is None for p in mine.parameters())
 
 
+def test_a_first_gradient_is_kept_only_when_nothing_else_holds_it() -> None:
+    """A fresh array becomes ``.grad`` as it is (no copy of VGG's 0.8 GB classifier gradient);
+    a view, another dtype or a read-only array is copied, so adding the next gradient never
+    writes into memory that someone else reads."""
+    fresh = np.ones((4, 3))
+    p = snn.Parameter(np.zeros((4, 3)))
+    p.accumulate_grad(fresh)
+    assert p.grad is fresh
+    base = np.ones((4, 6))
+    for other in (base[:, :3], np.ones((4, 3), dtype=np.float32), np.ones((3, 4)).T):
+        q = snn.Parameter(np.zeros((4, 3)))
+        q.accumulate_grad(other)
+        q.accumulate_grad(np.ones((4, 3)))
+        assert q.grad.dtype == np.float64 and not np.shares_memory(q.grad, other)
+        np.testing.assert_array_equal(q.grad, np.full((4, 3), 2.0))
+    np.testing.assert_array_equal(base, np.ones((4, 6)))  # the viewed array is untouched
+    shared = np.ones((4, 3))
+    shared.flags.writeable = False
+    r = snn.Parameter(np.zeros((4, 3)))
+    r.accumulate_grad(shared)
+    r.accumulate_grad(shared)
+    assert not np.shares_memory(r.grad, shared) and (shared == 1).all()
+
+
 def test_shared_parameter_receives_both_gradients(check) -> None:
     """Weight tying: the same Parameter used by two layers sums both contributions (+=)."""
     torch.manual_seed(1)

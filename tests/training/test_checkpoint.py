@@ -61,8 +61,9 @@ def test_interrupted_write_leaves_previous_checkpoint_intact(tmp_path, monkeypat
     path = tmp_path / "c.safetensors"
     save_checkpoint(path, Checkpoint({"w": torch.zeros(10)}, {"v": 1}))
 
-    def dying_write(target, data):
+    def dying_write(target, *parts):
         # simulate a kill half-way through writing the temporary file
+        data = b"".join(bytes(part) for part in parts)
         partial = target.parent / f".{target.name}.half.tmp"
         partial.write_bytes(data[: len(data) // 2])
         raise KeyboardInterrupt

@@ -72,11 +72,14 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
     training = encode_tree(checkpoint.training, "training", tensors)
     document = {"format": FORMAT, "version": VERSION, "meta": checkpoint.meta, "training": training}
     document[_SHA256_KEY] = _PENDING  # replaced by the hash of the tensor bytes, same length
-    data = bytearray(save_safetensors(tensors, metadata={_META_KEY: json.dumps(document)}))
+    data = memoryview(save_safetensors(tensors, metadata={_META_KEY: json.dumps(document)}))
     start = 8 + int.from_bytes(data[:8], "little")
-    at = data.find(_PENDING.encode(), 8, start)
-    data[at : at + len(_PENDING)] = hashlib.sha256(memoryview(data)[start:]).hexdigest().encode()
-    atomic_write_bytes(path, bytes(data))
+    # the header (small) is patched in a copy; the tensor bytes (up to GBs) are hashed and
+    # written where they are, never copied
+    header = bytearray(data[:start])
+    at = header.find(_PENDING.encode(), 8)
+    header[at : at + len(_PENDING)] = hashlib.sha256(data[start:]).hexdigest().encode()
+    atomic_write_bytes(path, header, data[start:])
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

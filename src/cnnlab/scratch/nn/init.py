@@ -15,4 +15,4 @@ def uniform_fan_in(
 ) -> np.ndarray:
     """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` of the given shape and dtype."""
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype, copy=False)

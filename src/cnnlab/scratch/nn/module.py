@@ -217,11 +217,11 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
-                    p.data = p.data.astype(dtype)
+                    p.data = p.data.astype(dtype, copy=False)
                     p.grad = None
             for name, b in m._buffers.items():
                 if b is not None and np.issubdtype(b.dtype, np.floating):
-                    m._buffers[name] = b.astype(dtype)
+                    m._buffers[name] = b.astype(dtype, copy=False)
         return self
 
     # ------------------------------------------------------------------ display

@@ -29,13 +29,30 @@ class Parameter:
         return self.data.dtype
 
     def accumulate_grad(self, grad: np.ndarray) -> None:
-        """``self.grad += grad`` (a copy on the first call)."""
+        """``self.grad += grad``. The first gradient is kept as it is when it is an array of
+        its own in this parameter's dtype and layout (backward functions return fresh
+        arrays, which nothing else holds), else copied: a view is never kept."""
         if not self.requires_grad:
             return
-        if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
-        else:
+        if self.grad is not None:
             self.grad += grad
+        elif _fresh(grad, self.data):
+            self.grad = grad
+        else:
+            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+def _fresh(grad: np.ndarray, like: np.ndarray) -> bool:
+    """``grad`` owns its memory (no view of another array) and has ``like``'s dtype and shape,
+    C-contiguous and writeable: it can become a ``.grad`` without a copy."""
+    return (
+        isinstance(grad, np.ndarray)
+        and grad.flags.owndata
+        and grad.flags.c_contiguous
+        and grad.flags.writeable
+        and grad.dtype == like.dtype
+        and grad.shape == like.shape
+    )
