@@ -35,13 +35,16 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # the xdist controller runs no test: each worker sets its own count
     import torch
 
-    from cnnlab.bridge.runtime import set_blas_threads
+    from cnnlab.bridge.runtime import keep_all_freed_memory, set_blas_threads
     from cnnlab.threads import cpu_cores, requested_threads
 
     share = max(1, cpu_cores() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     os.environ.setdefault("OMP_NUM_THREADS", str(share))
     os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
     torch.set_num_threads(requested_threads() or share)
+    # one zoo network after another: freed memory is reused, not handed back to be touched
+    # fresh at 3-8 s per GiB (cnnlab.bridge.runtime); the processes tests start are left alone
+    keep_all_freed_memory()
     if share == 1 and "OPENBLAS_NUM_THREADS" not in os.environ:
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
         set_blas_threads(1)

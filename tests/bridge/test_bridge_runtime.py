@@ -1,5 +1,6 @@
 """The NumPy engine's process settings: one BLAS thread unless OPENBLAS_NUM_THREADS asks for
-more; keep_freed_memory makes repeated large allocations stop page-faulting (glibc's mallopt)."""
+more; keep_freed_memory makes repeated large allocations stop page-faulting (glibc's mallopt),
+and keep_all_freed_memory does it for blocks of any size."""
 
 from __future__ import annotations
 
@@ -69,9 +70,48 @@ def _page_faults(mode: str) -> int:
     return int(result.stdout.split()[-1])
 
 
+#: How much of a freed 72 MB block the process gives back (MB of resident memory).
+GIVEN_BACK = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    from cnnlab.bridge.runtime import keep_all_freed_memory, keep_freed_memory
+
+    if sys.argv[1] == "keep":
+        assert keep_freed_memory()
+    if sys.argv[1] == "keep-all":
+        assert keep_all_freed_memory()
+
+    def resident_mb():
+        return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    block = np.ones(18_000_000, np.float32)  # 72 MB, touched
+    held = resident_mb()
+    del block
+    print(held - resident_mb())
+    """
+)
+
+
+def _given_back_mb(mode: str) -> float:
+    result = subprocess.run(
+        [sys.executable, "-c", GIVEN_BACK, mode], capture_output=True, text=True, check=True
+    )
+    return float(result.stdout.split()[-1])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_freed_blocks_are_reused_instead_of_page_faulting_again() -> None:
     assert keep_freed_memory()  # glibc accepts both thresholds
     default, kept = _page_faults("default"), _page_faults("keep")
     assert default > 20 * 2_000  # each 10 MB block is ~2,500 fresh pages per step by default
     assert kept < default / 10
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_blocks_of_any_size_are_kept_once_all_freed_memory_is_kept() -> None:
+    """A freed 72 MB block (above the 64 MB keep_freed_memory serves from the heap) goes back
+    to the system by default and with keep_freed_memory, and stays with keep_all_freed_memory,
+    to be reused without touching fresh pages."""
+    assert _given_back_mb("default") > 60 and _given_back_mb("keep") > 60
+    assert abs(_given_back_mb("keep-all")) < 5
