@@ -75,10 +75,8 @@ GIVEN_BACK = textwrap.dedent(
     """
     import os, sys
     import numpy as np
-    from cnnlab.bridge.runtime import keep_all_freed_memory, keep_freed_memory
+    from cnnlab.bridge.runtime import keep_all_freed_memory
 
-    if sys.argv[1] == "keep":
-        assert keep_freed_memory()
     if sys.argv[1] == "keep-all":
         assert keep_all_freed_memory()
 
@@ -111,7 +109,7 @@ def test_freed_blocks_are_reused_instead_of_page_faulting_again() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_blocks_of_any_size_are_kept_once_all_freed_memory_is_kept() -> None:
     """A freed 72 MB block (above the 64 MB keep_freed_memory serves from the heap) goes back
-    to the system by default and with keep_freed_memory, and stays with keep_all_freed_memory,
-    to be reused without touching fresh pages."""
-    assert _given_back_mb("default") > 60 and _given_back_mb("keep") > 60
+    to the system by default and stays with keep_all_freed_memory, to be reused without
+    touching fresh pages."""
+    assert _given_back_mb("default") > 60
     assert abs(_given_back_mb("keep-all")) < 5
