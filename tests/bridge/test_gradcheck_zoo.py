@@ -18,9 +18,10 @@ import torch
 
 from cli_helpers import run_cli
 from cnnlab.bridge.gradcheck import check_gradients
-from cnnlab.models import create_model, get_model_entry, list_models
+from cnnlab.models import get_model_entry
 from cnnlab.scratch import nn as snn
 from cnnlab.scratch.gradcheck import gradcheck, gradcheck_module
+from zoo_inputs import HEAVY, zoo_models
 
 SEEDS = range(5)
 #: Input side per model: the smallest the stem takes (alexnet 63, nin 39, airbench 25, VGG 32),
@@ -44,15 +45,9 @@ def documented_input(name: str) -> tuple[int, int, int]:
     return channels, side, side
 
 
-def _weights(name: str) -> int:
-    with torch.device("meta"):
-        return sum(p.numel() for p in create_model(name, num_classes=5).parameters())
-
-
-#: Above 20M weights (VGG, AlexNet, ResNet-50/101/152) one check costs 10-15 s on 2 cores, most
-#: of it building and converting the network: these are checked on one seed each, taken in turn
-#: from :data:`SEEDS` so that the heavy models together still cover all five.
-HEAVY = [name for name in list_models() if _weights(name) > 20_000_000]
+#: HEAVY models (zoo_inputs) cost 10-15 s per check on 2 cores, most of it building and
+#: converting the network: these are checked on one seed each, taken in turn from :data:`SEEDS`
+#: so that the heavy models together still cover all five.
 
 
 def seeds_of(name: str) -> list[int]:
@@ -61,7 +56,7 @@ def seeds_of(name: str) -> list[int]:
     return [SEEDS[HEAVY.index(name) % len(SEEDS)]]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_models())
 def test_every_zoo_model_passes_on_five_seeds(name: str) -> None:
     for seed in seeds_of(name):
         report = check_gradients(

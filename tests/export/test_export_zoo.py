@@ -32,20 +32,15 @@ from cnnlab.inference import compute_logits
 from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import Checkpoint, save_checkpoint
-from zoo_inputs import small_input
+from zoo_inputs import HEAVY, small_input, zoo_models
 
 ALL_MODELS = list_models()
 CLASSES = ["cat", "dog", "emu"]
 
 
-def _weights(name: str) -> int:
-    with torch.device("meta"):
-        return sum(p.numel() for p in create_model(name, num_classes=3).parameters())
-
-
-# Above 20M weights (VGG, AlexNet, ResNet-34/50/101/152) the test does not load the network a
-# second time for its own comparison: export_onnx has just compared the file with it.
-HEAVY = {name for name in ALL_MODELS if _weights(name) > 20_000_000}
+# HEAVY models (zoo_inputs: above 20M weights, i.e. VGG, AlexNet, ResNet-34/50/101/152) are
+# not loaded a second time for the test's own comparison: export_onnx has just compared the
+# file with them.
 
 
 def _batchnorms(model: nn.Module) -> int:
@@ -105,7 +100,7 @@ def _well_scaled_checkpoint(name: str, shape: tuple[int, int, int], path: Path) 
 UNFOLDABLE = {"airbench94": 3}
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", zoo_models())
 def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
     shape = small_input(name)
     checkpoint = _well_scaled_checkpoint(name, shape, tmp_path / f"{name}.safetensors")

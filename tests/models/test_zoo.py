@@ -10,22 +10,14 @@ from cnnlab.analysis import check_input
 from cnnlab.errors import ModelError
 from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.models._base import ImageClassifier
-from zoo_inputs import small_input
+from zoo_inputs import HEAVY, small_input, zoo_models
 
 ALL_MODELS = list_models()
 
 
-def _param_count(name: str) -> int:
-    with torch.device("meta"):
-        return sum(p.numel() for p in create_model(name).parameters())
-
-
-# Above 20M weights, backward runs to the input only: the weight gradients of VGG's 100M-weight
+# For HEAVY models backward runs to the input only: the weight gradients of VGG's 100M-weight
 # classifier would dominate the test time without testing anything more.
-HEAVY = {name for name in ALL_MODELS if _param_count(name) > 20_000_000}
-
-
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", zoo_models())
 def test_forward_backward_reset(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=5).train()
