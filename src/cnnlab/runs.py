@@ -40,7 +40,7 @@ from cnnlab.errors import (
     shown_path,
 )
 from cnnlab.models import create_model
-from cnnlab.models.loading import registered_with_weights
+from cnnlab.models.loading import built_with_weights
 from cnnlab.training.checkpoint import Checkpoint, load_checkpoint
 from cnnlab.training.freezing import apply_freeze
 from cnnlab.training.history import METRICS, History
@@ -836,8 +836,7 @@ def _build_model(
     spec: ModelSpec, ckpt: Checkpoint, source: Path, given: nn.Module | None = None
 ) -> nn.Module:
     if given is None and spec.source == "registry":  # no initialisation to overwrite
-        kwargs = {"num_classes": spec.num_classes, "in_channels": spec.in_channels, **spec.kwargs}
-        model = registered_with_weights(spec.name, ckpt.model_state, **kwargs)
+        model = built_with_weights(spec.build, ckpt.model_state)
         if model is not None:
             return model.eval()
     try:

@@ -45,12 +45,10 @@ def documented_input(name: str) -> tuple[int, int, int]:
     return channels, side, side
 
 
-#: HEAVY models (zoo_inputs) cost 10-15 s per check on 2 cores, most of it building and
-#: converting the network: these are checked on one seed each, taken in turn from :data:`SEEDS`
-#: so that the heavy models together still cover all five.
-
-
 def seeds_of(name: str) -> list[int]:
+    """All five seeds; one for a HEAVY model (zoo_inputs), whose check costs 10-15 s on 2 cores,
+    most of it building and converting the network, taken in turn from :data:`SEEDS` so that
+    the heavy models together still cover all five."""
     if name not in HEAVY:
         return list(SEEDS)
     return [SEEDS[HEAVY.index(name) % len(SEEDS)]]

@@ -29,18 +29,12 @@ from torch import nn
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.export import export_onnx
 from cnnlab.inference import compute_logits
-from cnnlab.models import create_model, get_model_entry, list_models
+from cnnlab.models import create_model, get_model_entry
 from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import Checkpoint, save_checkpoint
 from zoo_inputs import HEAVY, small_input, zoo_models
 
-ALL_MODELS = list_models()
 CLASSES = ["cat", "dog", "emu"]
-
-
-# HEAVY models (zoo_inputs: above 20M weights, i.e. VGG, AlexNet, ResNet-34/50/101/152) are
-# not loaded a second time for the test's own comparison: export_onnx has just compared the
-# file with them.
 
 
 def _batchnorms(model: nn.Module) -> int:
@@ -134,7 +128,7 @@ def test_every_registered_model_exports(name: str, tmp_path: Path) -> None:
         if name == "googlenet":  # eval-mode graph: the training-only auxiliary heads are gone
             names = [init.name for init in onnx.load(str(path)).graph.initializer]
             assert names and not any("aux" in n for n in names)
-        if name in HEAVY:
+        if name in HEAVY:  # above 20M weights: export_onnx has just compared the file with it
             return
 
         # the file on disk, at a batch size the export never saw, against the checkpoint

@@ -11,7 +11,7 @@ import torch
 
 from cnnlab.data.preprocess import Preprocessing
 from cnnlab.models import create_model, list_models
-from cnnlab.models.loading import registered_with_weights
+from cnnlab.models.loading import built_with_weights
 from cnnlab.runs import load_run
 from cnnlab.training.checkpoint import Checkpoint, save_checkpoint
 
@@ -27,7 +27,7 @@ def _untouched_state(name: str) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_model_takes_the_tensors_themselves(name: str) -> None:
     state = _untouched_state(name)
-    model = registered_with_weights(name, state, num_classes=3)
+    model = built_with_weights(lambda: create_model(name, num_classes=3), state)
     assert model is not None
     held = {key: t.data_ptr() for key, t in model.state_dict().items()}
     assert held == {key: t.data_ptr() for key, t in state.items()}
@@ -41,8 +41,8 @@ def test_what_cannot_be_assigned_is_left_to_the_copying_build() -> None:
     missing = {k: v for k, v in state.items() if k != bias}
     wrong_shape = {**state, bias: torch.zeros(state[bias].numel() + 1)}
     for bad in (other_dtype, missing, wrong_shape):
-        assert registered_with_weights("lenet5", bad, num_classes=3) is None
-    assert registered_with_weights("no-such-model", state) is None
+        assert built_with_weights(lambda: create_model("lenet5", num_classes=3), bad) is None
+    assert built_with_weights(lambda: create_model("no-such-model"), state) is None
 
 
 def _checkpoint(model: torch.nn.Module, path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""A registered network for a checkpoint's weights, built without initialising its own.
+"""A network for a checkpoint's weights, built without initialising its own.
 
 Building VGG-16 draws 138M random weights twice (torch's default initialisation, then VGG's),
 2.3 s on one core, only for :func:`cnnlab.runs.load_run` to overwrite every one of them. Built
@@ -8,21 +8,18 @@ tensors then become its parameters and buffers (``load_state_dict(assign=True)``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import chain
-from typing import Any
 
 import torch
 from torch import nn
 
-from cnnlab.registry import create_model
 
-
-def registered_with_weights(
-    name: str, state: Mapping[str, torch.Tensor], **kwargs: Any
+def built_with_weights(
+    build: Callable[[], nn.Module], state: Mapping[str, torch.Tensor]
 ) -> nn.Module | None:
-    """The registered model ``name`` (built with ``kwargs``) holding ``state``'s tensors as its
-    own, or ``None`` when that cannot stand in for building it and copying ``state`` in:
+    """The network ``build()`` makes, built on the meta device and holding ``state``'s tensors
+    as its own, or ``None`` when that cannot stand in for building it and copying ``state`` in:
     a network whose construction needs real values or fails, weights shared between layers
     (assigning would untie them), a state whose keys, shapes or dtypes differ from the network's
     (the copying path then reports or casts them), or a tensor the state does not hold (a
@@ -33,7 +30,7 @@ def registered_with_weights(
     """
     try:
         with torch.device("meta"):
-            model = create_model(name, **kwargs)
+            model = build()
     except Exception:  # any failure: the caller builds it the ordinary way and reports that
         return None
     tensors = [
