@@ -102,8 +102,10 @@ def _given_back_mb(mode: str) -> float:
 def test_freed_blocks_are_reused_instead_of_page_faulting_again() -> None:
     assert keep_freed_memory()  # glibc accepts both thresholds
     default, kept = _page_faults("default"), _page_faults("keep")
-    assert default > 20 * 2_000  # each 10 MB block is ~2,500 fresh pages per step by default
-    assert kept < default / 10
+    # By default glibc maps, unmaps and trims some of the 10 MB blocks each step: 41,335 fresh
+    # pages in 20 steps on one machine, 31,631 on another (its thresholds adapt to the pattern).
+    assert default > 20 * 500  # at least 2 MB of fresh pages a step
+    assert kept < min(default / 10, 20 * 50)  # almost none once freed blocks are kept
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
