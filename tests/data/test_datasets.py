@@ -18,8 +18,12 @@ def test_subset_loads_as_uint8_nchw(subset):
 
 
 def test_cached_load_reads_the_cache_only(cache_dir):
-    """A cached dataset loads without fetching (the subset has no sources to fetch from) and
-    without writing to the cache; its speed is measured in benchmarks/, not here."""
+    """A cached dataset loads without fetching (the subset has no sources to fetch from) and,
+    once verified, without writing to the cache; its speed is measured in benchmarks/, not
+    here. (The first load of a fresh cache records ``verified.json``; whether another test in this
+    worker loaded first depends on the order, so this test loads once itself.)"""
+    load_dataset("mnist-subset", cache_dir)
+    assert (cache_dir / "mnist-subset" / "verified.json").is_file()
     files = sorted((cache_dir / "mnist-subset").iterdir())
     before = [(f.name, f.stat().st_mtime_ns) for f in files]
     first, second = load_dataset("mnist-subset", cache_dir), load_dataset("mnist-subset", cache_dir)
