@@ -1,9 +1,11 @@
-"""Inputs for tests that run every registered model, which of them are heavy, and the
-parameters that send the biggest to one test worker."""
+"""Inputs for tests that run every registered model, which of them are heavy, which of them
+hold layers no other does (:func:`distinct_models`), and the parameters that send the biggest
+to one test worker."""
 
 from __future__ import annotations
 
 from functools import cache
+from itertools import pairwise
 
 import pytest
 import torch
@@ -27,12 +29,47 @@ HEAVY = [name for name in list_models() if weights(name) > 20_000_000]
 BIG = [name for name in list_models() if weights(name) > 100_000_000]
 
 
-def zoo_models() -> list:
-    """Every registered model as a test parameter; the :data:`BIG` ones carry the
-    ``xdist_group("big-networks")`` mark, so that one worker grows its memory for them once and
-    reuses it (tests/conftest.py keeps freed memory), and two of them never run at once."""
+def zoo_models(names: list[str] | None = None) -> list:
+    """Every registered model (or ``names``) as a test parameter; the :data:`BIG` ones carry
+    the ``xdist_group("big-networks")`` mark, so that one worker grows its memory for them once
+    and reuses it (tests/conftest.py keeps freed memory), and two of them never run at once."""
     group = pytest.mark.xdist_group("big-networks")
-    return [pytest.param(n, marks=group) if n in BIG else n for n in list_models()]
+    return [pytest.param(n, marks=group) if n in BIG else n for n in names or list_models()]
+
+
+@cache
+def layer_set(name: str) -> frozenset[tuple]:
+    """What ``name`` is made of, configuration included: each layer (a module without children:
+    its class and ``extra_repr``, e.g. ``("Conv2d", "64, 64, kernel_size=(3, 3), ...")``), each
+    pair of layers in the order the network registers them (a convolution followed by
+    BatchNorm or by ReLU), and each block (a module with children: its class and
+    ``extra_repr``). Built on the meta device: no memory."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=5)
+    modules = list(model.modules())
+    layers = [(type(m).__qualname__, m.extra_repr()) for m in modules if not [*m.children()]]
+    blocks = {("block", type(m).__qualname__, m.extra_repr()) for m in modules if [*m.children()]}
+    return frozenset({*layers, *pairwise(layers), *blocks})
+
+
+@cache
+def distinct_models() -> list[str]:
+    """The registered models that the costliest zoo tests (export, NumPy engine) run, in
+    registry order: every other model is made only of the layers, adjacent pairs and blocks of
+    one of these (:func:`covering_model`): VGG-16 and VGG-19 repeat VGG-13's layers, ResNet-101
+    and -152 ResNet-50's. Chosen richest first, the fewest weights first among equals."""
+    chosen: list[str] = []
+    for name in sorted(list_models(), key=lambda n: (-len(layer_set(n)), weights(n), n)):
+        if covering_model(name, chosen) is None:
+            chosen.append(name)
+    return [name for name in list_models() if name in chosen]
+
+
+def covering_model(name: str, among: list[str] | None = None) -> str | None:
+    """The first model of ``among`` (default :func:`distinct_models`) other than ``name`` that
+    holds every element of ``name``'s :func:`layer_set`; None when there is none."""
+    candidates = distinct_models() if among is None else among
+    return next((c for c in candidates if c != name and layer_set(name) <= layer_set(c)), None)
 
 
 def small_input(name: str) -> tuple[int, int, int]:

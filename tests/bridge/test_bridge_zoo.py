@@ -1,6 +1,8 @@
-"""Every registered model, traced into the NumPy engine, matches torch: logits and every
+"""Every registered model's layers, traced into the NumPy engine, match torch: logits and every
 parameter gradient of one training-mode step (auxiliary heads included), the weights and
-BatchNorm statistics after one SGD step, and the eval-mode logits.
+BatchNorm statistics after one SGD step, and the eval-mode logits. The models run are
+:func:`zoo_inputs.distinct_models` (each other model only repeats the layers, adjacent pairs
+and blocks of one of them: VGG-16 of VGG-13, ResNet-152 of ResNet-50).
 
 Every comparison is per tensor, at sane magnitudes, with tolerances that hold on any CPU (BLAS
 sums in a different order on Intel and AMD): the SGD step moves each weight by at most 1% of the
@@ -30,7 +32,7 @@ from cnnlab import scratch
 from cnnlab.bridge import to_scratch
 from cnnlab.models import create_model, get_model_entry, list_models
 from cnnlab.scratch.functional import cross_entropy, cross_entropy_backward
-from zoo_inputs import zoo_models
+from zoo_inputs import distinct_models, zoo_models
 
 #: Smallest input side per model (the stem's stride and pools need these); default: 32 or less.
 SMALLEST = {"alexnet": 63, "nin": 39, "resnet20": 16, "resnet32": 16, "resnet56": 16}
@@ -67,7 +69,7 @@ def _close(
     assert diff <= rtol * scale + 1e-14, f"{what}: max |diff| {diff:.3e}, max |torch| {scale:.3e}"
 
 
-@pytest.mark.parametrize("name", zoo_models())
+@pytest.mark.parametrize("name", zoo_models(distinct_models()))
 def test_model_matches_torch(name: str) -> None:
     dtype, rtol = (torch.float32, 1e-4) if name in FLOAT32 else (torch.float64, 1e-7)
     torch.manual_seed(0)
