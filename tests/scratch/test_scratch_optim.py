@@ -90,6 +90,38 @@ def test_parameters_without_grad_are_skipped() -> None:
     assert p.grad is None
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"momentum": 0.9, "dampening": 0.1},
+        {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+    ],
+)
+def test_sgd_updates_a_large_parameter_a_slice_at_a_time_bitwise_as_in_one_piece(
+    monkeypatch, kwargs: dict
+) -> None:
+    """A parameter above ``UPDATE_SLICE`` elements (here 1,000: 2 slices and a partial third)
+    ends bitwise where the one-piece update takes it, in float32 and float64."""
+    from cnnlab.scratch import optim
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        start = rng.standard_normal((50, 50)).astype(dtype)
+        grads = [rng.standard_normal((50, 50)).astype(dtype) for _ in range(3)]
+        results = []
+        for slice_size in (10_000, 1_000):  # one piece, then 2.5 slices
+            monkeypatch.setattr(optim, "UPDATE_SLICE", slice_size)
+            p = Parameter(start.copy())
+            opt = scratch.SGD([p], lr=0.37, **kwargs)
+            for g in grads:
+                p.grad = g.copy()
+                opt.step()
+            results.append(p.data)
+        assert not np.array_equal(results[1], start)
+        np.testing.assert_array_equal(results[1], results[0])
+
+
 def torch_lrs(make_scheduler, steps: int, optimizer_name: str = "SGD", **opt_kwargs):
     param = torch.zeros(1, requires_grad=True)
     opt = getattr(torch.optim, optimizer_name)([param], lr=0.1, **opt_kwargs)
