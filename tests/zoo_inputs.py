@@ -4,6 +4,7 @@ to one test worker."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from itertools import pairwise
 
@@ -29,7 +30,7 @@ HEAVY = [name for name in list_models() if weights(name) > 20_000_000]
 BIG = [name for name in list_models() if weights(name) > 100_000_000]
 
 
-def zoo_models(names: list[str] | None = None) -> list:
+def zoo_models(names: Sequence[str] | None = None) -> list:
     """Every registered model (or ``names``) as a test parameter; the :data:`BIG` ones carry
     the ``xdist_group("big-networks")`` mark, so that one worker grows its memory for them once
     and reuses it (tests/conftest.py keeps freed memory), and two of them never run at once."""
@@ -53,7 +54,7 @@ def layer_set(name: str) -> frozenset[tuple]:
 
 
 @cache
-def distinct_models() -> list[str]:
+def distinct_models() -> tuple[str, ...]:
     """The registered models that the costliest zoo tests (export, NumPy engine) run, in
     registry order: every other model is made only of the layers, adjacent pairs and blocks of
     one of these (:func:`covering_model`): VGG-16 and VGG-19 repeat VGG-13's layers, ResNet-101
@@ -62,10 +63,10 @@ def distinct_models() -> list[str]:
     for name in sorted(list_models(), key=lambda n: (-len(layer_set(n)), weights(n), n)):
         if covering_model(name, chosen) is None:
             chosen.append(name)
-    return [name for name in list_models() if name in chosen]
+    return tuple(name for name in list_models() if name in chosen)
 
 
-def covering_model(name: str, among: list[str] | None = None) -> str | None:
+def covering_model(name: str, among: Sequence[str] | None = None) -> str | None:
     """The first model of ``among`` (default :func:`distinct_models`) other than ``name`` that
     holds every element of ``name``'s :func:`layer_set`; None when there is none."""
     candidates = distinct_models() if among is None else among
