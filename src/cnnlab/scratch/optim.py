@@ -31,8 +31,8 @@ def add_scaled(target: np.ndarray, scale: float, values: np.ndarray) -> None:
     Shape:
         ``target`` and ``values`` of one shape (else the one-line form, which broadcasts).
     """
-    sliceable = target.shape == values.shape and target.flags.c_contiguous
-    if target.size <= UPDATE_SLICE or not (sliceable and values.flags.c_contiguous):
+    contiguous = target.flags.c_contiguous and values.flags.c_contiguous
+    if target.size <= UPDATE_SLICE or target.shape != values.shape or not contiguous:
         target += scale * values
         return
     flat, source = target.reshape(-1), values.reshape(-1)
